@@ -1,0 +1,5 @@
+"""fmlc's dialects: ``fxp`` (fixed-point semantics), ``dataflow`` (architecture), and the target dialects."""
+
+from fmlc.dialects.fxp import FXP
+
+ALL_DIALECTS = [FXP]

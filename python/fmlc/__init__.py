@@ -1,0 +1,1 @@
+"""fmlc: fixed-point ML compiler."""

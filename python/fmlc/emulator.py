@@ -1,0 +1,701 @@
+"""The reference emulator: runs an fxp module on numpy arrays, exactly.
+
+It is the golden model of fmlc: every backend is tested bit for bit against it.  Each operation
+is prepared once (constants decoded, bounds of every exact intermediate worked out from the
+actual weights) into a small kernel; running a batch calls the kernels in order, vectorized
+over the batch and in chunks that stay in cache.
+
+Exactness: codes below 2**52 travel as float64 and go through BLAS, which is exact while every
+partial sum stays below 2**53 (below 2**24 it uses float32); wider values use int64 or Python
+integers.  The bounds come from the formats and the constant values, so the choice is made
+once per operation, never guessed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from fractions import Fraction
+
+import numpy as np
+from xdsl.dialects.builtin import AnyFloat, Float32Type, ModuleOp, TensorType
+from xdsl.dialects.func import FuncOp, ReturnOp
+from xdsl.ir import Operation, SSAValue
+
+from fmlc import fixed
+from fmlc.dialects import fxp
+from fmlc.dialects.fxp import element_format, shape_of
+from fmlc.fixed import FixedFormat
+from fmlc.ir import main_function, op_label
+
+
+class EmulationError(RuntimeError):
+    """The module cannot be emulated as written (e.g. unresolved types); names the operation."""
+
+
+Kernel = Callable[[list[np.ndarray]], np.ndarray]
+
+DEFAULT_CHUNK = 4096
+
+
+# --------------------------------------------------------------------------------------------
+# exact helpers
+# --------------------------------------------------------------------------------------------
+
+
+def code_bound(fmt: FixedFormat) -> int:
+    """Largest |code| of a format."""
+    return max(-fmt.min_code, fmt.max_code)
+
+
+def kind_for(bound: int) -> str:
+    """Storage kind for values with |v| <= bound."""
+    return fixed.storage_kind(int(bound).bit_length())
+
+
+def scale_up(a: np.ndarray, shift: int) -> np.ndarray:
+    """Exact ``a * 2**shift`` for shift >= 0 in a's kind (the caller checked the bound)."""
+    if shift == 0:
+        return a
+    if a.dtype == np.float64 or a.dtype == np.float32:
+        return a * float(2**shift)
+    return a << shift
+
+
+def exact_matmul(x: np.ndarray, w: np.ndarray, bound: int) -> tuple[np.ndarray, str]:
+    """``x @ w`` exactly, for integer codes whose partial sums stay within ``bound``.
+
+    Returns the product and its storage kind.  float32 BLAS is exact below 2**24, float64 below
+    2**53 (every product and partial sum is an integer the format holds); beyond, int64 or
+    Python integers.
+    """
+    bits = int(bound).bit_length()
+    if bits <= 24:
+        out = np.matmul(x.astype(np.float32), w.astype(np.float32))
+        return out.astype(np.float64), "float"
+    if bits <= fixed.FLOAT_BITS:
+        return np.matmul(fixed.to_kind(x, "float"), fixed.to_kind(w, "float")), "float"
+    if bits <= fixed.INT_BITS:
+        return np.matmul(fixed.to_kind(x, "int"), fixed.to_kind(w, "int")), "int"
+    return np.dot(fixed.to_kind(x, "object"), fixed.to_kind(w, "object")), "object"
+
+
+def linear_bounds(w: np.ndarray, fmt_x: FixedFormat) -> tuple[np.ndarray, np.ndarray]:
+    """Exact per-output [lo, hi] of ``sum_k x_k * w[k, m]`` over all codes x of ``fmt_x``."""
+    wo = w.astype(object)
+    a, b = wo * fmt_x.min_code, wo * fmt_x.max_code
+    lo = np.minimum(a, b).sum(axis=0)
+    hi = np.maximum(a, b).sum(axis=0)
+    return lo, hi
+
+
+# --------------------------------------------------------------------------------------------
+# the emulator
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass
+class _Step:
+    op: Operation
+    kernel: Kernel
+    operands: list[SSAValue]
+    result: SSAValue
+
+
+class Emulator:
+    """Runs one function of an fxp module: ``Emulator(module).run(x)``."""
+
+    def __init__(self, module: ModuleOp, function: str | None = None):
+        self.func: FuncOp = main_function(module) if function is None else _find_func(module, function)
+        self.constants: dict[SSAValue, np.ndarray] = {}
+        self.steps: list[_Step] = []
+        block = self.func.body.block
+        self.inputs = list(block.args)
+        self.outputs: list[SSAValue] = []
+        self._prepare(block.ops)
+
+    def _prepare(self, ops) -> None:
+        for op in ops:
+            if isinstance(op, ReturnOp):
+                self.outputs = list(op.operands)
+                continue
+            if isinstance(op, fxp.ConstantOp):
+                self.constants[op.result] = fixed.to_kind(op.codes(), op.format.storage)
+                continue
+            inline = getattr(op, "emulator_inline", None)
+            if inline is not None:  # structural ops (dataflow.node) expose their body
+                for inner_op in inline(self):
+                    self._prepare([inner_op])
+                continue
+            builder = KERNELS.get(type(op))
+            if builder is None:
+                raise EmulationError(f"the emulator does not know {op_label(op)}")
+            for v in list(op.results):
+                if isinstance(v.type, TensorType) and isinstance(v.type.get_element_type(), fxp.AutoType):
+                    raise EmulationError(f"{op_label(op)} has an unresolved !fxp.auto type: run precision inference first")
+            try:
+                kernel = builder(op, self)
+            except fxp.VerifyException as err:
+                raise EmulationError(f"{op_label(op)}: {err}") from None
+            self.steps.append(_Step(op, kernel, list(op.operands), op.results[0]))
+
+    def constant(self, value: SSAValue, what: str, op: Operation) -> np.ndarray:
+        """Codes of a constant operand, or an error naming the operation."""
+        if value not in self.constants:
+            raise EmulationError(f"{op_label(op)}: {what} must be an fxp.constant")
+        return self.constants[value]
+
+    @property
+    def input_shapes(self) -> list[tuple[int, ...]]:
+        return [shape_of(a) for a in self.inputs]
+
+    @property
+    def output_formats(self) -> list[FixedFormat]:
+        return [element_format(v) for v in self.outputs]
+
+    def run(self, *inputs: np.ndarray, raw: bool = False, chunk: int = DEFAULT_CHUNK) -> list[np.ndarray]:
+        """Run on float inputs shaped ``(N, *input_shape)``; returns float64 values, or codes if ``raw``."""
+        if len(inputs) != len(self.inputs):
+            raise ValueError(f"the model takes {len(self.inputs)} input(s), got {len(inputs)}")
+        arrays = []
+        for k, (x, arg) in enumerate(zip(inputs, self.inputs)):
+            x = np.asarray(x)
+            if tuple(x.shape[1:]) != shape_of(arg):
+                raise ValueError(f"input #{k} must be shaped (N, {', '.join(map(str, shape_of(arg)))}), got {x.shape}")
+            arrays.append(x)
+        n = arrays[0].shape[0] if arrays else 0
+        parts: list[list[np.ndarray]] = [[] for _ in self.outputs]
+        for start in range(0, max(n, 1), chunk):
+            outs = self._run_chunk([a[start : start + chunk] for a in arrays])
+            for k, o in enumerate(outs):
+                parts[k].append(o)
+        results = []
+        for k, fmt in enumerate(self.output_formats):
+            codes = np.concatenate(parts[k]) if parts[k] else np.zeros((0,) + shape_of(self.outputs[k]))
+            results.append(codes_as_int(codes) if raw else fixed.to_float(codes, fmt.frac))
+        return results
+
+    def run_codes(self, *inputs: np.ndarray) -> list[np.ndarray]:
+        """Run on integer codes of the function's fixed-point inputs (for IR without fxp.quantize)."""
+        return self._run_chunk(list(inputs), codes_in=True)
+
+    def _run_chunk(self, inputs: list[np.ndarray], codes_in: bool = False) -> list[np.ndarray]:
+        env: dict[SSAValue, np.ndarray] = dict(zip(self.inputs, inputs))
+        if codes_in:
+            for arg in self.inputs:
+                env[arg] = fixed.to_kind(np.asarray(env[arg], dtype=object), element_format(arg).storage)
+        for step in self.steps:
+            args = [env[v] if v in env else self.constants[v] for v in step.operands]
+            env[step.result] = step.kernel(args)
+        return [env[v] if v in env else self.constants[v] for v in self.outputs]
+
+
+def codes_as_int(codes: np.ndarray) -> np.ndarray:
+    """Codes as int64 when they fit, else as Python integers."""
+    if codes.dtype == object:
+        if codes.size == 0 or fixed.bits_needed(codes) <= 63 - 1:
+            return codes.astype(np.int64)
+        return codes
+    return codes.astype(np.int64)
+
+
+def _find_func(module: ModuleOp, name: str) -> FuncOp:
+    for op in module.ops:
+        if isinstance(op, FuncOp) and op.sym_name.data == name:
+            return op
+    raise ValueError(f"no function @{name} in the module")
+
+
+def emulate(module: ModuleOp, *inputs: np.ndarray, raw: bool = False) -> list[np.ndarray]:
+    """One-shot convenience: ``Emulator(module).run(*inputs)``."""
+    return Emulator(module).run(*inputs, raw=raw)
+
+
+# --------------------------------------------------------------------------------------------
+# kernels: one builder per op; each returns a closure over the op's static facts
+# --------------------------------------------------------------------------------------------
+
+KERNELS: dict[type, Callable[[Operation, Emulator], Kernel]] = {}
+
+
+def kernel(op_type: type):
+    def register(fn):
+        KERNELS[op_type] = fn
+        return fn
+
+    return register
+
+
+def fmt_of(v: SSAValue) -> FixedFormat:
+    return element_format(v)
+
+
+def cast_to(result: SSAValue, src_frac: int, bound: int) -> Callable[[np.ndarray], np.ndarray]:
+    """The final cast of an op: exact codes at ``src_frac`` (|v| <= bound) to the result type."""
+    dst = fmt_of(result)
+    bits = int(bound).bit_length()
+    if src_frac == dst.frac and -bound >= dst.min_code and bound <= dst.max_code:
+        kind = dst.storage
+        return lambda a: fixed.to_kind(a, kind)  # nothing to round, nothing can overflow
+    return lambda a: fixed.cast(a, src_frac, dst, bits=bits)
+
+
+def align_rank(a: np.ndarray, batched: bool, rank: int) -> np.ndarray:
+    """Give a per-sample array of rank <= ``rank`` the full rank (+ batch axis) for broadcasting."""
+    have = a.ndim - (1 if batched else 0)
+    if have == rank and batched:
+        return a
+    if batched:
+        return a.reshape((a.shape[0],) + (1,) * (rank - have) + a.shape[1:])
+    return a.reshape((1,) + (1,) * (rank - have) + a.shape)
+
+
+def _binary_layout(op, emu):
+    """Per-operand: is it a runtime (batched) value, and the rank to align to."""
+    rank = len(shape_of(op.result))
+    batched = [v not in emu.constants for v in op.operands]
+    return rank, batched
+
+
+@kernel(fxp.QuantizeOp)
+def _quantize(op: fxp.QuantizeOp, emu: Emulator) -> Kernel:
+    dst = fmt_of(op.result)
+    elem = op.input.type.get_element_type()
+    ftype = np.float32 if isinstance(elem, Float32Type) else np.float64
+    assert isinstance(elem, AnyFloat)
+    scale = op.scale.value.data if op.scale is not None else None
+    offset = op.offset.value.data if op.offset is not None else None
+
+    def run(args):
+        x = np.asarray(args[0], dtype=ftype)
+        # the affine pre-transform happens in the input's float type, one rounding per op
+        if scale is not None:
+            x = x * ftype(scale)
+        if offset is not None:
+            x = x + ftype(offset)
+        return fixed.from_float(x.astype(np.float64), dst)
+
+    return run
+
+
+@kernel(fxp.CastOp)
+def _cast(op: fxp.CastOp, emu: Emulator) -> Kernel:
+    src = fmt_of(op.input)
+    final = cast_to(op.result, src.frac, code_bound(src))
+    return lambda args: final(args[0])
+
+
+def _prepare_linear(op, emu: Emulator, w2d: np.ndarray):
+    """Shared by dense and conv: bounds, accumulator handling and result cast.
+
+    Returns ``finish(sum_codes, kind) -> result codes`` and the matmul bound.
+    """
+    fx, fw = fmt_of(op.input), fmt_of(op.weight)
+    if not isinstance(op.acc, fxp.FixedType):
+        raise EmulationError(f"{op_label(op)} has an unresolved !fxp.auto accumulator: run precision inference first")
+    fa = op.acc.format
+    fp = fx.frac + fw.frac
+    lo, hi = linear_bounds(w2d, fx)
+    bound = max(max(-int(lo.min()), int(hi.max())) if lo.size else 0, 0)
+    bias = None
+    if op.bias is not None:
+        fb = fmt_of(op.bias)
+        bias_codes = emu.constant(op.bias, "bias", op)
+        bias = fixed.cast(fixed.to_kind(bias_codes, "object"), fb.frac, fa)  # acc(b), once
+        bias = fixed.to_kind(bias, "object")
+    return fx, fa, fp, bound, bias
+
+
+def _finish_linear(op, fa: FixedFormat, fp: int, bound: int, bias, per_product: bool, terms: int):
+    """From exact sums at frac ``fp`` (or sums of acc codes, if per_product) to the result."""
+    shift = 0 if per_product else fa.frac - fp
+    acc_bound = (bound << shift) if not per_product else terms * code_bound(fa)
+    bias_max = int(max(abs(int(v)) for v in bias.ravel())) if bias is not None and bias.size else 0
+    total_bound = acc_bound + bias_max
+    # the accumulator wraps: only needed when the exact sum can leave its range
+    wraps = -total_bound < fa.min_code or total_bound > fa.max_code
+    kind = kind_for(max(total_bound, 1) << 1)
+    bias_k = fixed.to_kind(bias, kind) if bias is not None else None
+    final = cast_to(op.result, fa.frac, total_bound if not wraps else code_bound(fa))
+
+    def finish(s: np.ndarray) -> np.ndarray:
+        s = scale_up(fixed.to_kind(s, kind), shift)
+        if bias_k is not None:
+            s = s + bias_k
+        if wraps:
+            s = fixed.cast(s, fa.frac, fa, bits=int(total_bound).bit_length())
+        return final(s)
+
+    return finish
+
+
+def _product_sums(xmat: np.ndarray, wmat: np.ndarray, fx_frac: int, fw_frac: int, fa: FixedFormat) -> np.ndarray:
+    """sum_k acc(x_k * w_km): each product rounded to the accumulator first (acc has fewer fraction bits)."""
+    xo = fixed.to_kind(xmat, "object") if xmat.dtype == object else fixed.to_kind(xmat, "int")
+    out = []
+    for row in range(0, xo.shape[0], 256):
+        block = xo[row : row + 256]
+        prods = block[:, :, None].astype(object) * wmat[None, :, :].astype(object)
+        p = fixed.cast(prods, fx_frac + fw_frac, fa.with_modes(overflow="WRAP"))
+        out.append(fixed.to_kind(p, "object").sum(axis=1))
+    return np.concatenate(out) if out else np.zeros((0, wmat.shape[1]), dtype=object)
+
+
+@kernel(fxp.DenseOp)
+def _dense(op: fxp.DenseOp, emu: Emulator) -> Kernel:
+    w = emu.constant(op.weight, "weight", op)
+    fx, fa, fp, bound, bias = _prepare_linear(op, emu, fixed.to_kind(w, "int"))
+    fw = fmt_of(op.weight)
+    per_product = fa.frac < fp
+    k, m = w.shape
+    finish = _finish_linear(op, fa, fp, bound, bias, per_product, k)
+
+    def run(args):
+        x = args[0]
+        lead = x.shape[:-1]
+        xm = x.reshape(-1, k)
+        if per_product:
+            s = _product_sums(xm, w, fx.frac, fw.frac, fa)
+        else:
+            s, _ = exact_matmul(xm, w, bound)
+        return finish(s).reshape(lead + (m,))
+
+    return run
+
+
+def conv_patches(x: np.ndarray, kernel: Sequence[int], strides: Sequence[int], dilations: Sequence[int], padding: Sequence[int]) -> np.ndarray:
+    """im2col for channels-last ``x`` (N, *spatial, C): returns (N, *out_spatial, *kernel, C)."""
+    n = len(kernel)
+    pads = [(0, 0)] + [(padding[d], padding[n + d]) for d in range(n)] + [(0, 0)]
+    if any(padding):
+        x = np.pad(x, pads)
+    spans = [dilations[d] * (kernel[d] - 1) + 1 for d in range(n)]
+    win = np.lib.stride_tricks.sliding_window_view(x, spans, axis=tuple(range(1, n + 1)))
+    # win: (N, *positions, C, *spans) -> keep every stride-th position, every dilation-th tap
+    index = (slice(None),) + tuple(slice(None, None, s) for s in strides) + (slice(None),) + tuple(slice(None, None, d) for d in dilations)
+    win = win[index]
+    # -> (N, *out, *kernel, C)
+    order = (0,) + tuple(range(1, n + 1)) + tuple(range(n + 2, 2 * n + 2)) + (n + 1,)
+    return np.transpose(win, order)
+
+
+@kernel(fxp.ConvOp)
+def _conv(op: fxp.ConvOp, emu: Emulator) -> Kernel:
+    w = emu.constant(op.weight, "weight", op)
+    kernel_shape, strides, dilations, padding, groups = op.window()
+    cg, f = w.shape[-2], w.shape[-1]
+    fg = f // groups
+    # per group, the weight as a (taps * C/g, F/g) matrix
+    wmats = [w[..., g * fg : (g + 1) * fg].reshape(-1, fg) for g in range(groups)]
+    wall = np.concatenate([fixed.to_kind(m, "int") for m in wmats], axis=1)
+    fx, fa, fp, bound, bias = _prepare_linear(op, emu, wall)
+    fw = fmt_of(op.weight)
+    per_product = fa.frac < fp
+    finish = _finish_linear(op, fa, fp, bound, bias, per_product, wall.shape[0])
+    out_shape = shape_of(op.result)
+
+    def run(args):
+        x = args[0]
+        pat = conv_patches(x, kernel_shape, strides, dilations, padding)
+        nsamp = x.shape[0]
+        rows = pat.reshape(-1, *pat.shape[1 + len(kernel_shape) :])  # (N*out, *kernel, C)
+        sums = []
+        for g in range(groups):
+            xg = rows[..., g * cg : (g + 1) * cg].reshape(rows.shape[0], -1)
+            if per_product:
+                sums.append(_product_sums(xg, wmats[g], fx.frac, fw.frac, fa))
+            else:
+                sums.append(exact_matmul(xg, wmats[g], bound)[0])
+        s = sums[0] if groups == 1 else np.concatenate([fixed.to_kind(t, fixed.kind_of(sums[0])) for t in sums], axis=1)
+        return finish(s).reshape((nsamp,) + out_shape)
+
+    return run
+
+
+def _aligned_pair(op, emu, a_val: SSAValue, b_val: SSAValue):
+    """Bring two operands to a common fraction; returns a function (a, b) -> (a', b'), the frac and bounds."""
+    fa, fb = fmt_of(a_val), fmt_of(b_val)
+    frac = max(fa.frac, fb.frac)
+    sa, sb = frac - fa.frac, frac - fb.frac
+    ba, bb = code_bound(fa) << sa, code_bound(fb) << sb
+    kind = kind_for((max(ba, bb) << 1) + 1)
+    rank = len(shape_of(op.result))
+    a_batched = a_val not in emu.constants
+    b_batched = b_val not in emu.constants
+
+    def align(a, b):
+        a = scale_up(fixed.to_kind(a, kind), sa)
+        b = scale_up(fixed.to_kind(b, kind), sb)
+        return align_rank(a, a_batched, rank), align_rank(b, b_batched, rank)
+
+    return align, frac, ba, bb
+
+
+def _binary(fn, bound_fn):
+    def builder(op, emu):
+        align, frac, ba, bb = _aligned_pair(op, emu, op.lhs, op.rhs)
+        final = cast_to(op.result, frac, bound_fn(ba, bb))
+        return lambda args: final(fn(*align(args[0], args[1])))
+
+    return builder
+
+
+kernel(fxp.AddOp)(_binary(lambda a, b: a + b, lambda ba, bb: ba + bb))
+kernel(fxp.SubOp)(_binary(lambda a, b: a - b, lambda ba, bb: ba + bb))
+kernel(fxp.MaximumOp)(_binary(np.maximum, max))
+kernel(fxp.MinimumOp)(_binary(np.minimum, max))
+
+
+@kernel(fxp.MulOp)
+def _mul(op: fxp.MulOp, emu: Emulator) -> Kernel:
+    fa, fb = fmt_of(op.lhs), fmt_of(op.rhs)
+    bound = code_bound(fa) * code_bound(fb)
+    kind = kind_for(bound)
+    rank = len(shape_of(op.result))
+    batched = [v not in emu.constants for v in (op.lhs, op.rhs)]
+    final = cast_to(op.result, fa.frac + fb.frac, bound)
+
+    def run(args):
+        a = align_rank(fixed.to_kind(args[0], kind), batched[0], rank)
+        b = align_rank(fixed.to_kind(args[1], kind), batched[1], rank)
+        return final(a * b)
+
+    return run
+
+
+@kernel(fxp.ReluOp)
+def _relu(op: fxp.ReluOp, emu: Emulator) -> Kernel:
+    f = fmt_of(op.input)
+    final = cast_to(op.result, f.frac, code_bound(f))
+    return lambda args: final(np.maximum(args[0], 0))
+
+
+@kernel(fxp.LeakyReluOp)
+def _leaky_relu(op: fxp.LeakyReluOp, emu: Emulator) -> Kernel:
+    fx, fal = fmt_of(op.input), fmt_of(op.alpha)
+    alpha = emu.constant(op.alpha, "alpha", op)
+    bound = code_bound(fx) * max(code_bound(fal), 1 << max(fal.frac, 0))
+    kind = kind_for(bound)
+    rank = len(shape_of(op.result))
+    alpha_k = align_rank(fixed.to_kind(alpha, kind), False, rank)
+    one = 1 << fal.frac if fal.frac >= 0 else None
+    final = cast_to(op.result, fx.frac + max(fal.frac, 0), bound)
+
+    def run(args):
+        x = fixed.to_kind(args[0], kind)
+        if one is None:  # alpha's LSB weighs more than 1: put both at alpha's... keep x's frac
+            raise EmulationError(f"{op_label(op)}: alpha with negative fractional bits is not supported")
+        return final(np.where(x >= 0, scale_up(x, fal.frac), x * alpha_k))
+
+    return run
+
+
+@kernel(fxp.ThresholdedReluOp)
+def _thresholded_relu(op: fxp.ThresholdedReluOp, emu: Emulator) -> Kernel:
+    f = fmt_of(op.input)
+    # x > alpha  <=>  code > floor(alpha * 2**F), codes being integers
+    limit = int(np.floor(Fraction(op.alpha.value.data) * Fraction(2) ** f.frac))
+    final = cast_to(op.result, f.frac, code_bound(f))
+    return lambda args: final(np.where(args[0] > limit, args[0], 0))
+
+
+@kernel(fxp.TableOp)
+def _table(op: fxp.TableOp, emu: Emulator) -> Kernel:
+    fin, fout = fmt_of(op.input), fmt_of(op.result)
+    table = fixed.to_kind(op.codes(), fout.storage)
+    offset = fin.min_code
+    return lambda args: table[fixed.to_kind(args[0], "int") - offset]
+
+
+@kernel(fxp.SoftmaxOp)
+def _softmax(op: fxp.SoftmaxOp, emu: Emulator) -> Kernel:
+    fx = fmt_of(op.input)
+    diff, expf, total, inv = (t.format for t in (op.diff_type, op.exp_type, op.sum_type, op.inv_type))
+    exp_table = fixed.to_kind(fxp.codes_of(op.exp_table), "int")
+    inv_table = fixed.to_kind(fxp.codes_of(op.inv_table), "int")
+    n = shape_of(op.input)[-1]
+    sum_bound = code_bound(expf) * n
+    prod_bound = code_bound(expf) * code_bound(inv)
+    final = cast_to(op.result, expf.frac + inv.frac, prod_bound)
+    dbits = (code_bound(fx) * 2).bit_length()
+
+    def run(args):
+        x = fixed.to_kind(args[0], kind_for(code_bound(fx) * 2))
+        d = x.max(axis=-1, keepdims=True) - x
+        d_idx = fixed.to_kind(fixed.cast(d, fx.frac, diff, bits=dbits), "int") - diff.min_code
+        e = exp_table[d_idx]
+        s = e.sum(axis=-1, keepdims=True)
+        s_idx = fixed.to_kind(fixed.cast(s, expf.frac, total, bits=sum_bound.bit_length()), "int") - total.min_code
+        r = inv_table[s_idx]
+        kind = kind_for(prod_bound)
+        return final(fixed.to_kind(e, kind) * fixed.to_kind(r, kind))
+
+    return run
+
+
+def _pool_windows(x: np.ndarray, kernel_shape, strides, padding, fill):
+    n = len(kernel_shape)
+    pads = [(0, 0)] + [(padding[d], padding[n + d]) for d in range(n)] + [(0, 0)]
+    if any(padding):
+        x = np.pad(x, pads, constant_values=fill)
+    win = np.lib.stride_tricks.sliding_window_view(x, tuple(kernel_shape), axis=tuple(range(1, n + 1)))
+    index = (slice(None),) + tuple(slice(None, None, s) for s in strides)
+    return win[index]  # (N, *out, C, *kernel)
+
+
+@kernel(fxp.MaxPoolOp)
+def _maxpool(op: fxp.MaxPoolOp, emu: Emulator) -> Kernel:
+    f = fmt_of(op.input)
+    kernel_shape, strides, padding = op.window()
+    n = len(kernel_shape)
+    final = cast_to(op.result, f.frac, code_bound(f))
+    fill = f.min_code  # padding never wins: the smallest code of the input
+    axes = tuple(range(-n, 0))
+    return lambda args: final(_pool_windows(args[0], kernel_shape, strides, padding, fill).max(axis=axes))
+
+
+def window_counts(in_shape, kernel_shape, strides, padding, include_pad: bool) -> np.ndarray:
+    """How many elements each pooling window averages over (per output position)."""
+    n = len(kernel_shape)
+    ones = np.ones((1,) + tuple(in_shape[:n]) + (1,), dtype=np.int64)
+    counts = _pool_windows(ones, kernel_shape, strides, padding, 0).sum(axis=tuple(range(-n, 0)))
+    if include_pad:
+        counts = np.full_like(counts, int(np.prod(kernel_shape)))
+    return counts[0, ..., 0]
+
+
+def reciprocal_codes(counts: np.ndarray, scale: FixedFormat) -> np.ndarray:
+    """``q(1/n)`` for each count n, rounded and saturated as ``scale`` says."""
+    table = {int(c): fixed.from_fraction(Fraction(1, int(c)), scale) for c in np.unique(counts)}
+    return np.vectorize(lambda c: table[int(c)], otypes=[object])(counts)
+
+
+@kernel(fxp.AvgPoolOp)
+def _avgpool(op: fxp.AvgPoolOp, emu: Emulator) -> Kernel:
+    f = fmt_of(op.input)
+    scale = op.scale_type.format
+    kernel_shape, strides, padding = op.window()
+    n = len(kernel_shape)
+    counts = window_counts(shape_of(op.input), kernel_shape, strides, padding, op.includes_pad)
+    recips = reciprocal_codes(counts, scale)  # (*out)
+    bound = code_bound(f) * int(np.prod(kernel_shape)) * max(abs(int(r)) for r in recips.ravel())
+    kind = kind_for(bound)
+    rec = fixed.to_kind(recips, kind)[None, ..., None]
+    final = cast_to(op.result, f.frac + scale.frac, bound)
+    axes = tuple(range(-n, 0))
+
+    def run(args):
+        s = _pool_windows(fixed.to_kind(args[0], kind), kernel_shape, strides, padding, 0).sum(axis=axes)
+        return final(s * rec)
+
+    return run
+
+
+@kernel(fxp.GlobalMaxPoolOp)
+def _global_maxpool(op, emu):
+    f = fmt_of(op.input)
+    final = cast_to(op.result, f.frac, code_bound(f))
+    return lambda args: final(args[0].reshape(args[0].shape[0], -1, args[0].shape[-1]).max(axis=1))
+
+
+@kernel(fxp.GlobalAvgPoolOp)
+def _global_avgpool(op, emu):
+    f = fmt_of(op.input)
+    scale = op.scale_type.format
+    count = int(np.prod(shape_of(op.input)[:-1]))
+    recip = fixed.from_fraction(Fraction(1, count), scale)
+    bound = code_bound(f) * count * abs(recip)
+    kind = kind_for(bound)
+    final = cast_to(op.result, f.frac + scale.frac, bound)
+
+    def run(args):
+        x = fixed.to_kind(args[0], kind)
+        s = x.reshape(x.shape[0], -1, x.shape[-1]).sum(axis=1)
+        return final(s * (float(recip) if kind == "float" else recip))
+
+    return run
+
+
+@kernel(fxp.BatchNormOp)
+def _batchnorm(op: fxp.BatchNormOp, emu: Emulator) -> Kernel:
+    fx, fs, ft = fmt_of(op.input), fmt_of(op.scale), fmt_of(op.shift)
+    scale = emu.constant(op.scale, "scale", op)
+    shift = emu.constant(op.shift, "shift", op)
+    frac = max(fx.frac + fs.frac, ft.frac)
+    up_prod, up_shift = frac - fx.frac - fs.frac, frac - ft.frac
+    bound = ((code_bound(fx) * code_bound(fs)) << up_prod) + (code_bound(ft) << up_shift)
+    kind = kind_for(bound)
+    sc = fixed.to_kind(fixed.to_kind(scale, "object"), kind)
+    sh = scale_up(fixed.to_kind(fixed.to_kind(shift, "object"), kind), up_shift)
+    final = cast_to(op.result, frac, bound)
+    return lambda args: final(scale_up(fixed.to_kind(args[0], kind) * sc, up_prod) + sh)
+
+
+@kernel(fxp.MultiThresholdOp)
+def _multithreshold(op: fxp.MultiThresholdOp, emu: Emulator) -> Kernel:
+    fx, ft = fmt_of(op.input), fmt_of(op.thresholds)
+    thr = fixed.to_kind(emu.constant(op.thresholds, "thresholds", op), "object")
+    frac = max(fx.frac, ft.frac)
+    thr = np.sort(thr * (1 << (frac - ft.frac)), axis=1)
+    channels = shape_of(op.input)[-1]
+    if thr.shape[0] == 1:
+        thr = np.repeat(thr, channels, axis=0)
+    kind = kind_for(max(code_bound(fx) << (frac - fx.frac), code_bound(ft) << (frac - ft.frac)) * 2)
+    thr_k = [fixed.to_kind(row, kind) for row in thr]
+    sc, sc_frac = fixed.code_of_float_exact(op.out_scale.value.data)
+    bi, bi_frac = fixed.code_of_float_exact(op.out_bias.value.data)
+    out_frac = max(sc_frac, bi_frac)
+    sc <<= out_frac - sc_frac
+    bi <<= out_frac - bi_frac
+    steps = thr.shape[1]
+    bound = abs(bi) + abs(sc) * steps
+    okind = kind_for(bound)
+    final = cast_to(op.result, out_frac, bound)
+
+    def run(args):
+        x = scale_up(fixed.to_kind(args[0], kind), frac - fx.frac)
+        count = np.empty(x.shape, dtype=np.int64)
+        for c in range(channels):
+            count[..., c] = np.searchsorted(thr_k[c], x[..., c], side="right")
+        return final(fixed.to_kind(count, okind) * sc + bi)
+
+    return run
+
+
+@kernel(fxp.ReshapeOp)
+def _reshape(op, emu):
+    shape = shape_of(op.result)
+    return lambda args: args[0].reshape((args[0].shape[0],) + shape)
+
+
+@kernel(fxp.FlattenOp)
+def _flatten(op, emu):
+    return lambda args: args[0].reshape(args[0].shape[0], -1)
+
+
+@kernel(fxp.TransposeOp)
+def _transpose(op, emu):
+    perm = (0,) + tuple(p + 1 for p in fxp.ints(op.perm))
+    return lambda args: np.transpose(args[0], perm)
+
+
+@kernel(fxp.PadOp)
+def _pad(op, emu):
+    pads = fxp.ints(op.padding)
+    n = len(pads) // 2
+    width = [(0, 0)] + [(pads[d], pads[n + d]) for d in range(n)]
+    return lambda args: np.pad(args[0], width)
+
+
+@kernel(fxp.ConcatOp)
+def _concat(op, emu):
+    axis = op.axis.value.data + 1
+    rank = len(shape_of(op.result))
+    batched = [v not in emu.constants for v in op.inputs]
+
+    def run(args):
+        n = max((a.shape[0] for a, b in zip(args, batched) if b), default=1)
+        parts = [a if b else np.broadcast_to(a[None], (n,) + a.shape) for a, b in zip(args, batched)]
+        return np.concatenate(parts, axis=axis)
+
+    return run
