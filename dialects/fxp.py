@@ -180,7 +180,8 @@ def _check_fixed_tensor(op: IRDLOperation, value: SSAValue, what: str) -> tuple[
 
 
 def _check_same_element(op: IRDLOperation, a: SSAValue, b: SSAValue, what: str) -> None:
-    if _elem(a) != _elem(b):
+    """Data movement keeps the element type (an !fxp.auto result is left for precision inference)."""
+    if _elem(a) != _elem(b) and not isinstance(_elem(b), AutoType):
         raise VerifyException(f"'{op.name}' {what}: element types differ ({_elem(a)} vs {_elem(b)})")
 
 
@@ -551,10 +552,10 @@ class ConvOp(IRDLOperation):
         kernel, strides, dilations, padding, groups = self.window()
         _check_window(self, nsp, kernel, strides, dilations, padding)
         cin, cout = x[-1], w[-1]
-        if groups < 1 or cin % groups or cout % groups or w[-2] * groups != cin:
-            raise VerifyException(
-                f"'fxp.conv' with {groups} group(s) needs C={cin} and F={cout} divisible by it and weight C/g = {cin // max(groups, 1)}, got {w[-2]}"
-            )
+        if groups < 1 or cin % groups or cout % groups:
+            raise VerifyException(f"'fxp.conv' with {groups} group(s) needs C={cin} and F={cout} divisible by it")
+        if w[-2] * groups != cin:
+            raise VerifyException(f"'fxp.conv' weight must hold C/groups = {cin // groups} input channels, got {w[-2]}")
         if self.bias is not None and _check_fixed_tensor(self, self.bias, "bias") != (cout,):
             raise VerifyException(f"'fxp.conv' bias must be [{cout}], got {list(shape_of(self.bias))}")
         expect = conv_output_shape(x, kernel, strides, dilations, padding) + (cout,)

@@ -23,7 +23,7 @@ from xdsl.dialects.func import FuncOp, ReturnOp
 from xdsl.ir import Operation, SSAValue
 
 from fmlc import fixed
-from fmlc.dialects import fxp
+from fmlc.dialects import dataflow, fxp
 from fmlc.dialects.fxp import element_format, shape_of
 from fmlc.fixed import FixedFormat
 from fmlc.ir import main_function, op_label
@@ -109,23 +109,31 @@ class Emulator:
         self.func: FuncOp = main_function(module) if function is None else _find_func(module, function)
         self.constants: dict[SSAValue, np.ndarray] = {}
         self.steps: list[_Step] = []
+        self.alias: dict[SSAValue, SSAValue] = {}  # node block args and results -> the values they stand for
         block = self.func.body.block
         self.inputs = list(block.args)
         self.outputs: list[SSAValue] = []
         self._prepare(block.ops)
 
+    def resolve(self, v: SSAValue) -> SSAValue:
+        while v in self.alias:
+            v = self.alias[v]
+        return v
+
     def _prepare(self, ops) -> None:
         for op in ops:
             if isinstance(op, ReturnOp):
-                self.outputs = list(op.operands)
+                self.outputs = [self.resolve(v) for v in op.operands]
                 continue
             if isinstance(op, fxp.ConstantOp):
                 self.constants[op.result] = fixed.to_kind(op.codes(), op.format.storage)
                 continue
-            inline = getattr(op, "emulator_inline", None)
-            if inline is not None:  # structural ops (dataflow.node) expose their body
-                for inner_op in inline(self):
-                    self._prepare([inner_op])
+            if isinstance(op, dataflow.NodeOp):  # a node computes what its body computes
+                self.alias.update(zip(op.block.args, op.inputs))
+                self._prepare(op.block.ops)
+                continue
+            if isinstance(op, dataflow.YieldOp):
+                self.alias.update(zip(op.parent_op().results, op.values))
                 continue
             builder = KERNELS.get(type(op))
             if builder is None:
@@ -137,10 +145,14 @@ class Emulator:
                 kernel = builder(op, self)
             except fxp.VerifyException as err:
                 raise EmulationError(f"{op_label(op)}: {err}") from None
-            self.steps.append(_Step(op, kernel, list(op.operands), op.results[0]))
+            self.steps.append(_Step(op, kernel, [self.resolve(v) for v in op.operands], op.results[0]))
+
+    def is_constant(self, value: SSAValue) -> bool:
+        return self.resolve(value) in self.constants
 
     def constant(self, value: SSAValue, what: str, op: Operation) -> np.ndarray:
         """Codes of a constant operand, or an error naming the operation."""
+        value = self.resolve(value)
         if value not in self.constants:
             raise EmulationError(f"{op_label(op)}: {what} must be an fxp.constant")
         return self.constants[value]
@@ -248,13 +260,6 @@ def align_rank(a: np.ndarray, batched: bool, rank: int) -> np.ndarray:
     if batched:
         return a.reshape((a.shape[0],) + (1,) * (rank - have) + a.shape[1:])
     return a.reshape((1,) + (1,) * (rank - have) + a.shape)
-
-
-def _binary_layout(op, emu):
-    """Per-operand: is it a runtime (batched) value, and the rank to align to."""
-    rank = len(shape_of(op.result))
-    batched = [v not in emu.constants for v in op.operands]
-    return rank, batched
 
 
 @kernel(fxp.QuantizeOp)
@@ -420,8 +425,8 @@ def _aligned_pair(op, emu, a_val: SSAValue, b_val: SSAValue):
     ba, bb = code_bound(fa) << sa, code_bound(fb) << sb
     kind = kind_for((max(ba, bb) << 1) + 1)
     rank = len(shape_of(op.result))
-    a_batched = a_val not in emu.constants
-    b_batched = b_val not in emu.constants
+    a_batched = not emu.is_constant(a_val)
+    b_batched = not emu.is_constant(b_val)
 
     def align(a, b):
         a = scale_up(fixed.to_kind(a, kind), sa)
@@ -452,7 +457,7 @@ def _mul(op: fxp.MulOp, emu: Emulator) -> Kernel:
     bound = code_bound(fa) * code_bound(fb)
     kind = kind_for(bound)
     rank = len(shape_of(op.result))
-    batched = [v not in emu.constants for v in (op.lhs, op.rhs)]
+    batched = [not emu.is_constant(v) for v in (op.lhs, op.rhs)]
     final = cast_to(op.result, fa.frac + fb.frac, bound)
 
     def run(args):
@@ -474,18 +479,18 @@ def _relu(op: fxp.ReluOp, emu: Emulator) -> Kernel:
 def _leaky_relu(op: fxp.LeakyReluOp, emu: Emulator) -> Kernel:
     fx, fal = fmt_of(op.input), fmt_of(op.alpha)
     alpha = emu.constant(op.alpha, "alpha", op)
-    bound = code_bound(fx) * max(code_bound(fal), 1 << max(fal.frac, 0))
+    # both branches meet at frac fx + max(fal, 0): x moves up by fal's fraction bits, x * alpha
+    # (at fx + fal) moves up when alpha's LSB weighs more than 1
+    up_x, up_prod = max(fal.frac, 0), max(-fal.frac, 0)
+    bound = max(code_bound(fx) << up_x, (code_bound(fx) * code_bound(fal)) << up_prod)
     kind = kind_for(bound)
     rank = len(shape_of(op.result))
-    alpha_k = align_rank(fixed.to_kind(alpha, kind), False, rank)
-    one = 1 << fal.frac if fal.frac >= 0 else None
-    final = cast_to(op.result, fx.frac + max(fal.frac, 0), bound)
+    alpha_k = align_rank(fixed.to_kind(fixed.to_kind(alpha, "object"), kind), False, rank)
+    final = cast_to(op.result, fx.frac + up_x, bound)
 
     def run(args):
         x = fixed.to_kind(args[0], kind)
-        if one is None:  # alpha's LSB weighs more than 1: put both at alpha's... keep x's frac
-            raise EmulationError(f"{op_label(op)}: alpha with negative fractional bits is not supported")
-        return final(np.where(x >= 0, scale_up(x, fal.frac), x * alpha_k))
+        return final(np.where(x >= 0, scale_up(x, up_x), scale_up(x * alpha_k, up_prod)))
 
     return run
 
@@ -691,7 +696,7 @@ def _pad(op, emu):
 def _concat(op, emu):
     axis = op.axis.value.data + 1
     rank = len(shape_of(op.result))
-    batched = [v not in emu.constants for v in op.inputs]
+    batched = [not emu.is_constant(v) for v in op.inputs]
 
     def run(args):
         n = max((a.shape[0] for a, b in zip(args, batched) if b), default=1)
@@ -699,3 +704,34 @@ def _concat(op, emu):
         return np.concatenate(parts, axis=axis)
 
     return run
+
+
+# --------------------------------------------------------------------------------------------
+# one operation on constant operands (constant folding)
+# --------------------------------------------------------------------------------------------
+
+
+class _SingleOp(Emulator):
+    """Runs one op on known operand codes: what a kernel asks for as a constant stays unbatched,
+    the data operands travel as a batch of one."""
+
+    def __init__(self, operands: dict[SSAValue, np.ndarray]):  # noqa: D107 - no module to read
+        self.constants = operands
+        self.alias = {}
+        self.fetched: set[SSAValue] = set()
+
+    def constant(self, value: SSAValue, what: str, op: Operation) -> np.ndarray:
+        self.fetched.add(value)
+        return super().constant(value, what, op)
+
+    def is_constant(self, value: SSAValue) -> bool:
+        return value in self.fetched
+
+
+def evaluate_op(op: Operation, operand_codes: Sequence[np.ndarray]) -> np.ndarray:
+    """The result codes of ``op`` applied to constant operand codes (unbatched)."""
+    stored = {v: fixed.to_kind(np.asarray(c), element_format(v).storage) for v, c in zip(op.operands, operand_codes)}
+    ctx = _SingleOp(stored)
+    run = KERNELS[type(op)](op, ctx)
+    args = [stored[v] if v in ctx.fetched else stored[v][None] for v in op.operands]
+    return codes_as_int(run(args)[0])

@@ -112,3 +112,25 @@ def _ssa_name(hint: str) -> str | None:
     if not cleaned or cleaned[0].isdigit():
         cleaned = "v" + cleaned
     return cleaned
+
+
+def sync_signatures(module: ModuleOp) -> None:
+    """After result types changed: make node results, node block arguments and function
+    signatures agree with the values they carry again."""
+    from xdsl.rewriter import Rewriter
+
+    from fmlc.dialects.dataflow import NodeOp, YieldOp
+
+    for op in module.walk():
+        if isinstance(op, NodeOp):
+            for arg, operand in zip(list(op.block.args), op.inputs):
+                if arg.type != operand.type:
+                    Rewriter.replace_value_with_new_type(arg, operand.type)
+            term = op.block.last_op
+            assert isinstance(term, YieldOp)
+            for res, val in zip(list(op.outputs), term.values):
+                if res.type != val.type:
+                    Rewriter.replace_value_with_new_type(res, val.type)
+    for op in module.ops:
+        if isinstance(op, FuncOp) and not op.is_declaration:
+            op.update_function_type()

@@ -3,12 +3,14 @@
 Every rounding mode x overflow mode x signedness, widths 1..64 with some up to 128, integer
 bits negative and beyond the width, random codes plus exact ties and overflow boundaries.
 Each case runs through every storage kind the emulator can use for it (float64, int64, Python
-int), and each must give ap_fixed's bits exactly.
+int) and through the scalar rational definition (``fixed.from_fraction``); each must give
+ap_fixed's bits exactly.
 """
 
 from __future__ import annotations
 
 import random
+from fractions import Fraction
 
 import numpy as np
 import pytest
@@ -154,9 +156,11 @@ def test_cast_matches_ap_fixed(reference):
         expect = [from_raw(int(h, 16), dst) for h in lines[pos : pos + len(codes)]]
         pos += len(codes)
         base = np.array(codes, dtype=object)
-        for kind in kinds_for(base, src.width):
-            got = fixed.cast(fixed.to_kind(base, kind), src.frac, dst, bits=src.width)
-            got = [int(v) for v in got]
+        for kind in kinds_for(base, src.width) + ["fraction"]:
+            if kind == "fraction":  # the scalar definition used for constants and references
+                got = [fixed.from_fraction(Fraction(c) * src.lsb, dst) for c in codes]
+            else:
+                got = [int(v) for v in fixed.cast(fixed.to_kind(base, kind), src.frac, dst, bits=src.width)]
             for c, g, e in zip(codes, got, expect):
                 checked += 1
                 if g != e and len(mismatches) < 20:
