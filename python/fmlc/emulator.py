@@ -49,8 +49,13 @@ def code_bound(fmt: FixedFormat) -> int:
 
 
 def kind_for(bound: int) -> str:
-    """Storage kind for values with |v| <= bound."""
-    return fixed.storage_kind(int(bound).bit_length())
+    """Storage kind for exact integer results with |v| <= bound (float32 holds them to 2**24)."""
+    bits = int(bound).bit_length()
+    if bits <= fixed.FLOAT32_BITS + 1:
+        return "float32"
+    if bits <= fixed.FLOAT_BITS + 1:
+        return "float"
+    return fixed.storage_kind(bits)
 
 
 def scale_up(a: np.ndarray, shift: int) -> np.ndarray:
@@ -67,13 +72,13 @@ def exact_matmul(x: np.ndarray, w: np.ndarray, bound: int) -> tuple[np.ndarray, 
 
     Returns the product and its storage kind.  float32 BLAS is exact below 2**24, float64 below
     2**53 (every product and partial sum is an integer the format holds); beyond, int64 or
-    Python integers.
+    Python integers.  (A code too wide for float32 only meets zero weights when the bound is
+    small, and zero times a rounded code is still zero.)
     """
     bits = int(bound).bit_length()
-    if bits <= 24:
-        out = np.matmul(x.astype(np.float32), w.astype(np.float32))
-        return out.astype(np.float64), "float"
-    if bits <= fixed.FLOAT_BITS:
+    if bits <= fixed.FLOAT32_BITS + 1:
+        return np.matmul(fixed.to_kind(x, "float32"), fixed.to_kind(w, "float32")), "float32"
+    if bits <= fixed.FLOAT_BITS + 1:
         return np.matmul(fixed.to_kind(x, "float"), fixed.to_kind(w, "float")), "float"
     if bits <= fixed.INT_BITS:
         return np.matmul(fixed.to_kind(x, "int"), fixed.to_kind(w, "int")), "int"
@@ -326,7 +331,7 @@ def _finish_linear(op, fa: FixedFormat, fp: int, bound: int, bias, per_product: 
     def finish(s: np.ndarray) -> np.ndarray:
         s = scale_up(fixed.to_kind(s, kind), shift)
         if bias_k is not None:
-            s = s + bias_k
+            s = np.add(s, bias_k, out=s) if s.dtype != object else s + bias_k
         if wraps:
             s = fixed.cast(s, fa.frac, fa, bits=int(total_bound).bit_length())
         return final(s)
@@ -470,8 +475,11 @@ def _mul(op: fxp.MulOp, emu: Emulator) -> Kernel:
 
 @kernel(fxp.ReluOp)
 def _relu(op: fxp.ReluOp, emu: Emulator) -> Kernel:
-    f = fmt_of(op.input)
+    f, dst = fmt_of(op.input), fmt_of(op.result)
     final = cast_to(op.result, f.frac, code_bound(f))
+    if not dst.signed and dst.overflow != "WRAP":
+        # an unsigned saturating result already sends every negative value to 0
+        return lambda args: final(args[0])
     return lambda args: final(np.maximum(args[0], 0))
 
 
@@ -616,7 +624,7 @@ def _global_avgpool(op, emu):
     def run(args):
         x = fixed.to_kind(args[0], kind)
         s = x.reshape(x.shape[0], -1, x.shape[-1]).sum(axis=1)
-        return final(s * (float(recip) if kind == "float" else recip))
+        return final(s * (float(recip) if kind in fixed.FLOAT_KINDS else recip))
 
     return run
 

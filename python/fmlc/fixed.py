@@ -9,7 +9,9 @@ and of the conversion from floating point at the model boundary.
 Codes live in numpy arrays of one of three *storage kinds*, picked from a bound on their
 magnitude:
 
-- ``float``: float64 holding integers below 2**52 (fast; goes through BLAS exactly);
+- ``float32``: float32 holding integers below 2**23 (narrow codes: half the memory traffic,
+  single-precision BLAS, exact while sums stay below 2**24);
+- ``float``: float64 holding integers below 2**52 (goes through BLAS exactly);
 - ``int``: int64 holding integers below 2**62;
 - ``object``: Python integers of any size (slow, exact).
 
@@ -27,6 +29,8 @@ import numpy as np
 ROUNDING_MODES = ("TRN", "TRN_ZERO", "RND", "RND_ZERO", "RND_INF", "RND_MIN_INF", "RND_CONV")
 OVERFLOW_MODES = ("WRAP", "SAT", "SAT_ZERO", "SAT_SYM")
 
+FLOAT32_BITS = 23
+"""Codes below 2**23 in magnitude are held in float32: adding 0.5 to one of them is exact."""
 FLOAT_BITS = 52
 """Codes below 2**52 in magnitude are held in float64: adding 0.5 to one of them is exact."""
 INT_BITS = 62
@@ -130,8 +134,13 @@ class FixedFormat:
         return FixedFormat(width, int_bits, signed, rounding, overflow)
 
 
+FLOAT_KINDS = {"float32": (np.float32, FLOAT32_BITS), "float": (np.float64, FLOAT_BITS)}
+
+
 def storage_kind(bits: int) -> str:
     """The storage kind for codes bounded by ``|c| <= 2**bits``."""
+    if bits <= FLOAT32_BITS:
+        return "float32"
     if bits <= FLOAT_BITS:
         return "float"
     if bits <= INT_BITS:
@@ -140,6 +149,8 @@ def storage_kind(bits: int) -> str:
 
 
 def kind_of(a: np.ndarray) -> str:
+    if a.dtype == np.float32:
+        return "float32"
     if a.dtype == np.float64:
         return "float"
     if a.dtype == np.int64:
@@ -154,20 +165,21 @@ def to_kind(a: np.ndarray, kind: str) -> np.ndarray:
     have = kind_of(a)
     if have == kind:
         return a
-    if kind == "float":
+    if kind in FLOAT_KINDS:
+        dtype = FLOAT_KINDS[kind][0]
         if have == "object":
-            return np.array([float(v) for v in a.ravel()], dtype=np.float64).reshape(a.shape)
-        return a.astype(np.float64)
+            return np.array([float(v) for v in a.ravel()], dtype=dtype).reshape(a.shape)
+        return a.astype(dtype)
     if kind == "int":
         if have == "object":
             return np.array([int(v) for v in a.ravel()], dtype=np.int64).reshape(a.shape)
         return a.astype(np.int64)
     # object: Python ints, exact from either numeric kind (float codes are integral)
-    return a.astype(np.int64).astype(object) if have == "float" else a.astype(object)
+    return a.astype(np.int64).astype(object) if have in FLOAT_KINDS else a.astype(object)
 
 
 def bits_needed(a: np.ndarray) -> int:
-    """Smallest b with |c| <= 2**b for every code c (0 for an empty or all-zero array)."""
+    """Smallest b with |c| < 2**b for every code c (0 for an empty or all-zero array)."""
     if a.size == 0:
         return 0
     hi = max(abs(int(a.max())), abs(int(a.min())))
@@ -182,19 +194,38 @@ def bits_needed(a: np.ndarray) -> int:
 def cast(a: np.ndarray, src_frac: int, dst: FixedFormat, bits: int | None = None) -> np.ndarray:
     """Cast codes ``a`` (value ``a * 2**-src_frac``) to ``dst``; returns codes in dst's storage.
 
-    ``bits`` bounds the input (``|a| <= 2**bits``); it is measured when not given.
+    ``bits`` bounds the input (``|a| < 2**bits``); it is measured when not given.
     """
     if bits is None:
         bits = bits_needed(a)
     shift = src_frac - dst.frac
+    if kind_of(a) in FLOAT_KINDS:
+        for kind, (_, kind_bits) in FLOAT_KINDS.items():
+            if _float_cast_is_exact(bits, shift, dst, kind_bits + 1):
+                return to_kind(_cast_float(to_kind(a, kind), shift, dst), dst.storage)
     # the widest magnitude seen on the way: the input, or the input moved left
     work_bits = bits + max(0, -shift) + 1
-    if kind_of(a) == "float" and work_bits <= FLOAT_BITS and dst.width <= FLOAT_BITS and shift <= 60:
-        out = _cast_float(a, shift, dst)
-    else:
-        kind = "int" if work_bits <= INT_BITS and dst.width <= INT_BITS and shift <= INT_BITS else "object"
-        out = _cast_int(to_kind(a, kind), shift, dst)
-    return to_kind(out, dst.storage)
+    kind = "int" if work_bits <= INT_BITS and dst.width <= INT_BITS and shift <= INT_BITS else "object"
+    return to_kind(_cast_int(to_kind(a, kind), shift, dst), dst.storage)
+
+
+NO_HALF_MODES = ("TRN", "TRN_ZERO", "RND_CONV")
+"""Rounding modes computed by floor/trunc/rint alone, exact at any magnitude."""
+
+
+def _float_cast_is_exact(bits: int, shift: int, dst: FixedFormat, mantissa: int) -> bool:
+    """Can a float with ``mantissa`` significant bits cast codes below 2**bits exactly?
+
+    Every integer up to 2**mantissa is exact; moving by a power of two is exact; adding 0.5
+    (the RND-like modes) needs one bit of room; the wrap computes ``r - lo`` below 2**(W+1).
+    """
+    if abs(shift) > 60 or dst.width + 1 > mantissa:
+        return False
+    if shift < 0:
+        return bits - shift <= mantissa
+    if shift > 0 and dst.rounding not in NO_HALF_MODES:
+        return bits + 1 <= mantissa
+    return bits <= mantissa
 
 
 def _round_increment_int(a, q, rem, half, mode):
@@ -249,24 +280,8 @@ def _overflow_int(r: np.ndarray, dst: FixedFormat) -> np.ndarray:
 def _cast_float(a: np.ndarray, shift: int, dst: FixedFormat) -> np.ndarray:
     """Float64 path: codes below 2**52, exact integer results by construction."""
     if shift > 0:
-        t = a * (2.0**-shift)
-        mode = dst.rounding
-        if mode == "TRN":
-            r = np.floor(t)
-        elif mode == "TRN_ZERO":
-            r = np.trunc(t)
-        elif mode == "RND":
-            r = np.floor(t + 0.5)
-        elif mode == "RND_CONV":
-            r = np.rint(t)
-        elif mode == "RND_MIN_INF":
-            r = np.ceil(t - 0.5)
-        elif mode == "RND_ZERO":
-            r = np.where(t >= 0, np.ceil(t - 0.5), np.floor(t + 0.5))
-        elif mode == "RND_INF":
-            r = np.where(t >= 0, np.floor(t + 0.5), np.ceil(t - 0.5))
-        else:
-            raise AssertionError(mode)
+        t = a * (2.0**-shift)  # exact: a power-of-two scaling of an integer below 2**52
+        r = _round_float(t, dst.rounding)
     elif shift < 0:
         r = a * (2.0**-shift)
     else:
@@ -274,20 +289,43 @@ def _cast_float(a: np.ndarray, shift: int, dst: FixedFormat) -> np.ndarray:
     return _overflow_float(r, dst)
 
 
+def _round_float(t: np.ndarray, mode: str) -> np.ndarray:
+    """Round values below 2**51 in magnitude (so ``t +- 0.5`` is exact) to integers, in place."""
+    if mode == "TRN":
+        return np.floor(t, out=t)
+    if mode == "TRN_ZERO":
+        return np.trunc(t, out=t)
+    if mode == "RND_CONV":
+        return np.rint(t, out=t)
+    if mode == "RND":
+        return np.floor(np.add(t, 0.5, out=t), out=t)
+    if mode == "RND_MIN_INF":
+        return np.ceil(np.subtract(t, 0.5, out=t), out=t)
+    if mode == "RND_ZERO":
+        return np.where(t >= 0, np.ceil(t - 0.5), np.floor(t + 0.5))
+    if mode == "RND_INF":
+        return np.where(t >= 0, np.floor(t + 0.5), np.ceil(t - 0.5))
+    raise AssertionError(mode)
+
+
 def _overflow_float(r: np.ndarray, dst: FixedFormat) -> np.ndarray:
+    """Overflow handling on integral float values (any magnitude), in place where possible."""
     lo, hi = float(dst.min_code), float(dst.max_code)
     mode = dst.overflow
-    if mode == "WRAP":
-        span = float(1 << dst.width)
-        # fmod is exact; the correction by one span stays below 2**53
-        m = np.fmod(r, span)
-        m = np.where(m < lo, m + span, m)
-        return np.where(m > hi, m - span, m)
     if mode == "SAT_SYM" and dst.signed and dst.width > 1:
         lo = -hi
-    if mode == "SAT_ZERO":
-        return np.where((r < lo) | (r > hi), 0.0, r)
-    return np.clip(r, lo, hi)
+    if mode in ("SAT", "SAT_SYM"):
+        return np.clip(r, lo, hi, out=r)
+    if r.size and lo <= r.min() and r.max() <= hi:
+        return r  # nothing overflows: two read-only passes beat the exact modulo
+    if mode == "WRAP":
+        span = float(1 << dst.width)
+        # fmod is exact and brings |r| below the span; then (r - lo) mod span + lo, all exact
+        np.fmod(r, span, out=r)
+        np.subtract(r, lo, out=r)
+        np.remainder(r, span, out=r)
+        return np.add(r, lo, out=r)
+    return np.where((r < lo) | (r > hi), 0.0, r)  # SAT_ZERO
 
 
 # --------------------------------------------------------------------------------------------
@@ -298,23 +336,22 @@ def _overflow_float(r: np.ndarray, dst: FixedFormat) -> np.ndarray:
 def from_float(x: np.ndarray, dst: FixedFormat) -> np.ndarray:
     """Quantize the exact value of each float64 in ``x`` to ``dst`` (as ``ap_fixed(double)``)."""
     x = np.asarray(x, dtype=np.float64)
-    if not np.all(np.isfinite(x)):
+    if not np.isfinite(x.sum()) and not np.all(np.isfinite(x)):  # the sum alone may overflow
         bad = np.argwhere(~np.isfinite(x))[0]
         raise ValueError(f"input holds a non-finite value ({x[tuple(bad)]}) at index {tuple(int(i) for i in bad)}")
     if dst.width > FLOAT_BITS:
         return _from_float_exact(x, dst)
-    t = np.ldexp(x, dst.frac)
+    t = x * (2.0**dst.frac)  # exact unless it leaves the normal range (|frac| <= 900 keeps it in)
+    mode = dst.rounding
+    if mode in ("TRN", "TRN_ZERO", "RND_CONV"):
+        # floor, trunc and rint are exact at every magnitude
+        return to_kind(_overflow_float(_round_float(t, mode), dst), dst.storage)
     fl = np.floor(t)
     has_frac = t != fl
     mid = fl + 0.5  # exact whenever has_frac (then |fl| < 2**52)
     above = has_frac & (t > mid)
     tie = has_frac & (t == mid)
-    mode = dst.rounding
-    if mode == "TRN":
-        inc = None
-    elif mode == "TRN_ZERO":
-        inc = has_frac & (t < 0)
-    elif mode == "RND":
+    if mode == "RND":
         inc = above | tie
     elif mode == "RND_ZERO":
         inc = above | (tie & (t < 0))
@@ -322,12 +359,9 @@ def from_float(x: np.ndarray, dst: FixedFormat) -> np.ndarray:
         inc = above
     elif mode == "RND_INF":
         inc = above | (tie & (t >= 0))
-    elif mode == "RND_CONV":
-        inc = above | (tie & (np.fmod(fl, 2.0) != 0))
     else:
         raise AssertionError(mode)
-    r = fl if inc is None else fl + inc
-    return _overflow_float(r, dst)
+    return to_kind(_overflow_float(fl + inc, dst), dst.storage)
 
 
 def _from_float_exact(x: np.ndarray, dst: FixedFormat) -> np.ndarray:

@@ -144,6 +144,8 @@ def kinds_for(codes: np.ndarray, width: int) -> list[str]:
         out.append("int")
     if width <= fixed.FLOAT_BITS:
         out.append("float")
+    if width <= fixed.FLOAT32_BITS:
+        out.append("float32")
     return out
 
 
