@@ -150,7 +150,7 @@ class FoldBatchNormIntoLinear(RewritePattern):
         new.properties["acc"] = FixedType.get(acc.narrowest())
         new.attributes.update(lin.attributes)
         rewriter.replace(op, [w_op, b_op, new])
-        rewriter.erase_op(lin)
+        rewriter.erase(lin)
 
 
 class MergeCasts(RewritePattern):
@@ -184,9 +184,9 @@ class AbsorbCast(RewritePattern):
         else:
             return
         new.attributes.update(producer.attributes)
-        rewriter.insert_op(new, InsertPoint.before(producer))
+        rewriter.insert(new, InsertPoint.before(producer))
         rewriter.replace(op, [], [new.results[0]])
-        rewriter.erase_op(producer)
+        rewriter.erase(producer)
 
 
 class DropIdentity(RewritePattern):

@@ -1,0 +1,1 @@
+"""The front door: ONNX and QONNX models into fxp IR."""
