@@ -49,9 +49,12 @@ def frontend_options(args) -> dict:
 def load_config(path: str | None) -> dict:
     if path is None:
         return {}
-    from fmlc.frontend.config import read_config
+    from fmlc.frontend.config import ConfigError, read_config
 
-    return read_config(path)
+    try:
+        return read_config(path)
+    except ConfigError as err:
+        raise UserError(str(err)) from None
 
 
 def load_module(path: str, args, log=None):
@@ -68,14 +71,16 @@ def load_module(path: str, args, log=None):
             return parse_module(p.read_text(), str(p))
         except (ParseError, DiagnosticException) as err:
             raise UserError(f"{path}: {err}") from None
-    from fmlc.frontend.onnx_import import ImportError_, import_model
+    from fmlc.frontend import ModelImportError
+    from fmlc.frontend.config import ConfigError
+    from fmlc.frontend.onnx_import import import_model
 
     config = load_config(getattr(args, "config", None))
     config.setdefault("model", {}).update(frontend_options(args))
     t0 = time.perf_counter()
     try:
         module = import_model(p, config)
-    except ImportError_ as err:
+    except (ModelImportError, ConfigError) as err:
         raise UserError(str(err)) from None
     if log:
         log(f"imported {p.name} in {time.perf_counter() - t0:.2f} s")

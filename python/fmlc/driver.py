@@ -85,14 +85,20 @@ def run_passes(module: ModuleOp, pipeline: Sequence, log: Callable[[str], None] 
     return module
 
 
-def prepare(module: ModuleOp, options: CompileOptions, log: Callable[[str], None] | None = None) -> ModuleOp:
-    """The target-independent pipeline: exact types everywhere, then one dataflow node a layer."""
-    from fmlc.lowering.fxp_to_dataflow import FxpToDataflow
+def resolve(module: ModuleOp, log: Callable[[str], None] | None = None) -> ModuleOp:
+    """Exact types everywhere (canonicalize, infer precision, canonicalize): runnable fxp IR."""
     from fmlc.passes.canonicalize import Canonicalize
     from fmlc.passes.infer_precision import InferPrecision
 
-    pipeline = [Canonicalize(), InferPrecision(), Canonicalize(), FxpToDataflow(options.reuse_factor, options.io)]
-    return run_passes(module, pipeline, log)
+    return run_passes(module, [Canonicalize(), InferPrecision(), Canonicalize()], log)
+
+
+def prepare(module: ModuleOp, options: CompileOptions, log: Callable[[str], None] | None = None) -> ModuleOp:
+    """The target-independent pipeline: exact types everywhere, then one dataflow node a layer."""
+    from fmlc.lowering.fxp_to_dataflow import FxpToDataflow
+
+    resolve(module, log)
+    return run_passes(module, [FxpToDataflow(options.reuse_factor, options.io)], log)
 
 
 # --------------------------------------------------------------------------------------------
