@@ -93,9 +93,12 @@ def load_module(path: str, args, log=None):
 
 
 def cmd_import(args) -> None:
+    from fmlc.driver import resolve
     from fmlc.ir import print_module
 
     module = load_module(args.model, args, _log)
+    if not args.raw_import:
+        module = resolve(module)
     text = print_module(module)
     if args.output:
         _write_atomic(Path(args.output), text)
@@ -158,9 +161,10 @@ def cmd_run(args) -> None:
     else:
         if args.backend not in (None, "emulator"):
             raise UserError(f"--backend {args.backend} needs a compiled folder; a model or IR runs on the emulator")
+        from fmlc.driver import resolve
         from fmlc.emulator import EmulationError, Emulator
 
-        module = load_module(args.model, args, _log)
+        module = resolve(load_module(args.model, args, _log))
         try:
             outs = Emulator(module).run(*xs, raw=args.raw)
         except (EmulationError, ValueError) as err:
@@ -249,6 +253,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("model", help="the .onnx file, as exported")
     frontend_args(p)
     p.add_argument("-o", "--output", help="write the IR here instead of stdout")
+    p.add_argument("--raw-import", action="store_true", help="print the IR as imported, before canonicalization and precision inference")
     p.set_defaults(func=cmd_import)
 
     p = sub.add_parser("compile", help="model or IR -> a folder of HLS C++, Verilog or CUDA")
