@@ -680,41 +680,59 @@ class Importer:
         if x.batch != 0:
             raise ModelImportError("needs the batch as the first axis", node.name, node.op_type)
         x = self.canonical(x)
-        k = w.codes.shape[0] if isinstance(w, FixedConst) else np.asarray(w).shape[0]
+        k, m = (w.codes if isinstance(w, FixedConst) else np.asarray(w)).shape
         if x.shape[-1] != k:
             raise ModelImportError(f"input has {x.shape[-1]} features, weights expect {k}", node.name, node.op_type)
-        m = w.codes.shape[1] if isinstance(w, FixedConst) else np.asarray(w).shape[1]
+        wv, bv, exact, out_name = self.linear_params(node, w, bias, out_name, m, out_axis=1)
+        acc = self.config.precision(node.name, node.op_type, "accum")
+        op = fxp.DenseOp(x.value, wv, bv, acc, self.linear_result(node, exact))
+        self.layer_attrs(op, node)
+        y = self.emit(op, node).result
+        self.set(out_name, Act(y, x.shape[:-1] + (m,), 0, x.order))
+
+    def linear_params(self, node, w, bias, out_name: str, channels: int, out_axis: int):
+        """Weight and bias constants of a dense/conv layer.
+
+        A constant Add right after the layer is its bias; in a float model, a BatchNormalization
+        after it folds into the float weights before they are quantized.  Returns (weight value,
+        bias value or None, whether both are exact, the ONNX name the layer's result stands for).
+        """
         consumed = []
-        # a constant Add right after is the bias
         if bias is None:
-            nxt = self.single_consumer(out_name)
-            if nxt is not None and nxt.op_type == "Add":
-                other = nxt.input[1] if nxt.input[0] == out_name else nxt.input[0]
-                b = self.constant(other)
-                if b is not None and np.asarray(b.codes if isinstance(b, FixedConst) else b).size in (1, m):
-                    bias = b if isinstance(b, FixedConst) else np.broadcast_to(np.asarray(b, dtype=np.float64).ravel(), (m,))
-                    if isinstance(bias, FixedConst) and bias.codes.size == 1:
-                        bias = FixedConst(np.broadcast_to(bias.codes.ravel(), (m,)).copy(), bias.frac)
-                    consumed.append(nxt)
-                    out_name = nxt.output[0]
+            add, bias = self.following_bias(out_name, channels)
+            if add is not None:
+                consumed.append(add)
+                out_name = add.output[0]
         w, bias = self.exact_if_quantized(w), self.exact_if_quantized(bias)
-        weights_exact = isinstance(w, FixedConst)
-        if not weights_exact:
-            w, bias, out_name, absorbed = self.fold_batchnorm(np.asarray(w, dtype=np.float64), bias, out_name, m, per_output_axis=1)
+        exact = isinstance(w, FixedConst) and (bias is None or isinstance(bias, FixedConst))
+        if not isinstance(w, FixedConst):
+            w, bias, out_name, absorbed = self.fold_batchnorm(np.asarray(w, dtype=np.float64), bias, out_name, channels, out_axis)
             consumed += absorbed
-        wc, wf = self.fixed_const(w, self.weight_format(node))
-        wv = self.const_op(wc, wf)
+        wv = self.const_op(*self.fixed_const(w, self.weight_format(node)))
         bv = None
         if bias is not None:
             bc, bf = self.fixed_const(bias, self.bias_format(node))
-            bv = self.const_op(np.asarray(bc).reshape(m), bf)
-        acc = self.config.precision(node.name, node.op_type, "accum")
-        op = fxp.DenseOp(x.value, wv, bv, acc, self.linear_result(node, weights_exact and (bias is None or isinstance(bias, FixedConst))))
-        self.layer_attrs(op, node)
-        y = self.emit(op, node).result
-        for n in consumed:
-            self.consumed.add(id(n))
-        self.set(out_name, Act(y, x.shape[:-1] + (m,), 0, x.order))
+            bv = self.const_op(np.asarray(bc).reshape(channels), bf)
+        self.consumed.update(id(n) for n in consumed)
+        return wv, bv, exact, out_name
+
+    def following_bias(self, name: str, channels: int):
+        """(the Add node, its constant as a per-channel bias) when ``name`` feeds only a constant Add."""
+        nxt = self.single_consumer(name)
+        if nxt is None or nxt.op_type != "Add":
+            return None, None
+        other = nxt.input[1] if nxt.input[0] == name else nxt.input[0]
+        b = self.constant(other)
+        if b is None:
+            return None, None
+        if isinstance(b, FixedConst):
+            if b.codes.size not in (1, channels):
+                return None, None
+            return nxt, FixedConst(np.broadcast_to(b.codes.ravel(), (channels,)).copy(), b.frac)
+        arr = np.asarray(b, dtype=np.float64)
+        if arr.size not in (1, channels):
+            return None, None
+        return nxt, np.broadcast_to(arr.ravel(), (channels,)).copy()
 
     def single_consumer(self, name: str):
         users = self.consumers.get(name, [])
@@ -777,37 +795,12 @@ class Importer:
         wt = FixedConst(np.transpose(w.codes, perm), w.frac) if isinstance(w, FixedConst) else np.transpose(np.asarray(w, dtype=np.float64), perm)
         f = out_shape[1]
         bias = self.constant(node.input[2]) if len(node.input) > 2 and node.input[2] else None
-        out_name = node.output[0]
-        consumed = []
-        if bias is None:
-            nxt = self.single_consumer(out_name)
-            if nxt is not None and nxt.op_type == "Add":
-                other = nxt.input[1] if nxt.input[0] == out_name else nxt.input[0]
-                b = self.float_constant(other)
-                if b is not None and np.asarray(b).size == f:
-                    bias = self.constant(other)
-                    if isinstance(bias, FixedConst):
-                        bias = FixedConst(bias.codes.reshape(f), bias.frac)
-                    consumed.append(nxt)
-                    out_name = nxt.output[0]
-        wt, bias = self.exact_if_quantized(wt), self.exact_if_quantized(bias)
-        weights_exact = isinstance(wt, FixedConst)
-        if not weights_exact:
-            wt, bias, out_name, absorbed = self.fold_batchnorm(wt, bias, out_name, f, per_output_axis=wt.ndim - 1)
-            consumed += absorbed
-        wc, wf = self.fixed_const(wt, self.weight_format(node))
-        wv = self.const_op(wc, wf)
-        bv = None
-        if bias is not None:
-            bc, bf = self.fixed_const(bias, self.bias_format(node))
-            bv = self.const_op(np.asarray(bc).reshape(f), bf)
+        wv, bv, exact, out_name = self.linear_params(node, wt, bias, node.output[0], f, out_axis=nsp + 1)
         acc = self.config.precision(node.name, node.op_type, "accum")
-        out = self.linear_result(node, weights_exact and (bias is None or isinstance(bias, FixedConst)))
+        out = self.linear_result(node, exact)
         op = fxp.ConvOp(x.value, wv, bv, acc, out, strides, dilations, pads, group)
         self.layer_attrs(op, node)
         y = self.emit(op, node).result
-        for n in consumed:
-            self.consumed.add(id(n))
         self.set(out_name, Act(y, out_shape, 0, tuple(range(2, 2 + nsp)) + (1,)))
 
     # ---------------------------------------------------------------- normalization
