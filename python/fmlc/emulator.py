@@ -665,11 +665,18 @@ def _multithreshold(op: fxp.MultiThresholdOp, emu: Emulator) -> Kernel:
     okind = kind_for(bound)
     final = cast_to(op.result, out_frac, bound)
 
+    columns = [np.ascontiguousarray(np.stack(thr_k)[:, t]) for t in range(steps)]  # one threshold per channel
+
     def run(args):
         x = scale_up(fixed.to_kind(args[0], kind), frac - fx.frac)
-        count = np.empty(x.shape, dtype=np.int64)
-        for c in range(channels):
-            count[..., c] = np.searchsorted(thr_k[c], x[..., c], side="right")
+        if steps <= 16:  # few thresholds: one vectorized comparison per threshold
+            count = np.zeros(x.shape, dtype=np.int64)
+            for column in columns:
+                count += x >= column
+        else:
+            count = np.empty(x.shape, dtype=np.int64)
+            for c in range(channels):
+                count[..., c] = np.searchsorted(thr_k[c], x[..., c], side="right")
         return final(fixed.to_kind(count, okind) * sc + bi)
 
     return run
