@@ -276,3 +276,24 @@ def test_float_preprocessing_folds_into_quantize(tmp_path):
     x = rng.uniform(-0.5, 1.5, (500, 8)).astype(np.float32)
     x[:40] = np.float32(0.25) + np.arange(40).reshape(40, 1).astype(np.float32) * np.float32(2.0**-24)  # around a tie
     assert np.array_equal(run_fmlc(tmp_path, model, x), run_qonnx(model, x).reshape(len(x), -1))
+
+
+def test_non_power_of_two_scale_becomes_explicit_multiplies(tmp_path):
+    """A Quant with scale 0.1 on an input with too many codes to tabulate: x * (1/s), round,
+    times s, with 24-bit constants and the error bound noted in the IR."""
+    from fmlc.ir import print_module
+
+    qi, ii = quant("x", 2.0**-16, 20, "qin")  # 2**20 codes: too many to tabulate
+    q, iq = quant("qin_q", 0.1, 6, "q", out="y")
+    model = make([qi, q], [("x", (1, 3))], ii + iq, qonnx=True)
+    path = tmp_path / "m.onnx"
+    path.write_bytes(model.SerializeToString())
+    text = print_module(import_model(path))
+    assert "non-power-of-two Quant scale" in text and "error <=" in text
+    x = x_of((3,), n=300, scale=4.0)
+    got, ref = run_fmlc(tmp_path, model, x), run_qonnx(model, x).reshape(len(x), -1)
+    # the levels q agree (1/s kept to 24 bits moves only values within 2**-20 of a tie), and
+    # q * s differs from float32's q * 0.1f by the constant's error times |q| <= 32
+    same_level = np.rint(got / 0.1) == np.rint(ref / 0.1)
+    assert np.mean(same_level) >= 0.99
+    assert np.abs(got - ref)[same_level].max() <= 32 * 2.0**-27 + 32 * 2.0**-26

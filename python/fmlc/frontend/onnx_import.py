@@ -440,12 +440,15 @@ class Importer:
             if signed and nbits == 1 and scale_v.size == 1 and _is_pow2(scale_v[0]) and np.all(np.asarray(zero) == 0):
                 self.bipolar(node, x_name, float(scale_v[0]))
                 return
-            raise ModelImportError(
-                "a Quant on activations needs one power-of-two scale and a zero point of 0 to be exact "
-                f"(got scale {scale_v[:4]}, zero point {np.asarray(zero).ravel()[:4]}), or an input with few enough codes to tabulate",
-                node.name,
-                node.op_type,
-            )
+            if np.any(np.asarray(zero) != 0) or (signed and nbits == 1):
+                raise ModelImportError(
+                    "a Quant on activations with a zero point other than 0 (or 1 signed bit) is exact only on inputs "
+                    f"with at most {exhaustive.MAX_DOMAIN} codes; this input has more",
+                    node.name,
+                    node.op_type,
+                )
+            self.scaled_quant(node, x_name, scale_v, nbits, signed, narrow, rounding)
+            return
         fmt, note = self.quant_format(node, float(scale_v[0]), nbits, signed, narrow, rounding)
         v = self.value(x_name)
         if isinstance(v, FloatInput):
@@ -460,6 +463,30 @@ class Importer:
             m = self.emit(fxp.MinimumOp(y.value, top, fmt)).result
             y = Act(m, y.shape, y.batch, y.order)
         self.set(node.output[0], y)
+
+    def scaled_quant(self, node, x_name: str, scale: np.ndarray, bits: int, signed: bool, narrow: bool, rounding: str) -> None:
+        """Quant with a scale that is not a power of two (per tensor or per channel):
+        ``q = quant(x * (1/s))`` on the integer grid, then ``y = q * s``, both constants kept to
+        24 significant bits.  The error bound is noted on the ops (``fmlc.note``)."""
+        x = self.act(x_name, node)
+        if scale.size > 1:
+            if x.rank < 2 or x.shape[1] != scale.size:
+                raise ModelImportError(f"{scale.size} scales do not match the channels of a tensor shaped {list(x.shape)}", node.name, node.op_type)
+            x = self.channels_last(x, node) if x.rank > 2 else x
+        inv, inv_fmt = significant(1.0 / scale, SIGNIFICANT_BITS)
+        mul, mul_fmt = significant(scale, SIGNIFICANT_BITS)
+        shape = (-1,) if scale.size > 1 else (1,)
+        r = self.emit(fxp.MulOp(x.value, self.const_op(inv.reshape(shape), inv_fmt), None)).result
+        fmt, note = self.quant_format(node, 1.0, bits, signed, narrow, rounding)
+        q = self.emit(fxp.CastOp(r, fmt)).result
+        if note == "narrow":
+            q = self.emit(fxp.MinimumOp(q, self.const_op(np.array([fmt.max_code - 1]), fmt), fmt)).result
+        y = self.emit(fxp.MulOp(q, self.const_op(mul.reshape(shape), mul_fmt), None), node)
+        err_inv = float(np.max(np.abs(inv * 2.0**-inv_fmt.frac - 1.0 / scale)))
+        err_s = float(np.max(np.abs(mul * 2.0**-mul_fmt.frac - scale)))
+        for op, text in ((r.owner, f"1/scale kept to {SIGNIFICANT_BITS} significant bits: error <= {err_inv:.3g}"), (y, f"scale kept to {SIGNIFICANT_BITS} significant bits: error <= {err_s:.3g} per unit")):
+            op.attributes[NOTE_ATTR] = StringAttr(f"non-power-of-two Quant scale, {text}")
+        self.set(node.output[0], Act(y.result, x.shape, x.batch, x.order))
 
     def bipolar(self, node, x_name: str, scale: float) -> None:
         """sign(x) * scale: one threshold at 0."""
