@@ -11,7 +11,7 @@ Patterns (each exact; none changes a single output bit):
 - ``DropIdentity``: casts to the same type, reshapes to the same shape, identity
   transposes, and ReLU of values that are never negative.
 
-Ranges come from the types and the constant values next to each op.
+Ranges are propagated from the inputs' types and the constants (``Ranges``).
 """
 
 from __future__ import annotations
@@ -20,8 +20,8 @@ from dataclasses import dataclass
 
 import numpy as np
 from xdsl.context import Context
-from xdsl.dialects.builtin import ModuleOp
-from xdsl.ir import Operation, SSAValue
+from xdsl.dialects.builtin import ModuleOp, TensorType
+from xdsl.ir import Operation, OpResult, SSAValue
 from xdsl.rewriter import InsertPoint, Rewriter
 from xdsl.passes import ModulePass
 from xdsl.pattern_rewriter import (
@@ -36,7 +36,7 @@ from fmlc import fixed
 from fmlc.dialects import fxp
 from fmlc.dialects.fxp import FixedType
 from fmlc.ir import sync_signatures
-from fmlc.ranges import Interval, accumulator_interval, exact_interval
+from fmlc.ranges import Interval, accumulator_interval, cast_interval, exact_interval
 
 
 def constant_codes(v: SSAValue) -> np.ndarray | None:
@@ -44,24 +44,48 @@ def constant_codes(v: SSAValue) -> np.ndarray | None:
     return owner.codes() if isinstance(owner, fxp.ConstantOp) else None
 
 
-def local_range(v: SSAValue) -> Interval:
-    """A value's range from what is visible locally: its constant codes, else its type."""
-    codes = constant_codes(v)
-    fmt = fxp.element_format(v)
-    return Interval.of_codes(codes, fmt.frac) if codes is not None else Interval.of_format(fmt)
+class Ranges:
+    """Exact value ranges, propagated from the inputs' types and the constants through every op
+    (the same analysis precision inference uses), cached per value.  Rewrites keep every value's
+    bits, so a cached range stays true; new values are computed from their operands on demand."""
+
+    def __init__(self, module: ModuleOp | None = None):
+        self.cache: dict[SSAValue, Interval] = {}
+        if module is not None:
+            for op in module.walk():  # program order: operands before users, no deep recursion
+                for res in op.results:
+                    if isinstance(res.type, TensorType) and fxp.is_resolved(res):
+                        self(res)
+
+    def __call__(self, v: SSAValue) -> Interval:
+        got = self.cache.get(v)
+        if got is None:
+            got = self.cache[v] = self._compute(v)
+        return got
+
+    def _compute(self, v: SSAValue) -> Interval:
+        fmt = fxp.element_format(v)
+        owner = v.owner if isinstance(v, OpResult) else None
+        codes = constant_codes(v)
+        if codes is not None:
+            return Interval.of_codes(codes, fmt.frac)
+        if owner is None or isinstance(owner, fxp.QuantizeOp) or not all_resolved(owner):
+            return Interval.of_format(fmt)
+        exact = exact_interval(owner, self, constant_codes)
+        return cast_interval(exact, fmt) if exact is not None else Interval.of_format(fmt)
 
 
 def all_resolved(op: Operation) -> bool:
-    return all(fxp.is_resolved(v) for v in (*op.operands, *op.results)) and not (
+    return all(fxp.is_resolved(v) for v in (*op.operands, *op.results) if isinstance(v.type, TensorType)) and not (
         isinstance(op, fxp.DenseOp | fxp.ConvOp) and not isinstance(op.acc, FixedType)
     )
 
 
-def result_is_exact(op: Operation) -> bool:
+def result_is_exact(op: Operation, ranges: Ranges) -> bool:
     """The op's final cast loses nothing: its exact result always fits its result type."""
     if not all_resolved(op):
         return False
-    exact = exact_interval(op, local_range, constant_codes)
+    exact = exact_interval(op, ranges, constant_codes)
     return exact is not None and exact.fits(fxp.element_format(op.results[0]))
 
 
@@ -106,7 +130,12 @@ class FoldConstantOp(RewritePattern):
         rewriter.replace(op, new)
 
 
-class FoldBatchNormIntoLinear(RewritePattern):
+class _WithRanges(RewritePattern):
+    def __init__(self, ranges: Ranges):
+        self.ranges = ranges
+
+
+class FoldBatchNormIntoLinear(_WithRanges):
     """``batchnorm(dense/conv(x), s, t)`` -> ``dense/conv(x, w*s, b*s + t)`` when the first is exact."""
 
     @op_type_rewrite_pattern
@@ -116,7 +145,7 @@ class FoldBatchNormIntoLinear(RewritePattern):
             return
         scale, shift = constant_codes(op.scale), constant_codes(op.shift)
         weight = constant_codes(lin.weight)
-        if scale is None or shift is None or weight is None or not result_is_exact(lin):
+        if scale is None or shift is None or weight is None or not result_is_exact(lin, self.ranges):
             return
         bias = constant_codes(lin.bias) if lin.bias is not None else None
         if lin.bias is not None and bias is None:
@@ -144,7 +173,7 @@ class FoldBatchNormIntoLinear(RewritePattern):
             kernel, strides, dilations, padding, groups = lin.window()
             new = fxp.ConvOp(lin.input, w_op.result, b_op.result, None, out, strides, dilations, padding, groups)
         # the exact accumulator of the folded layer
-        ranges = {lin.input: local_range(lin.input)}
+        ranges = {lin.input: self.ranges(lin.input)}
         consts = {w_op.result: w_op.codes(), b_op.result: b_op.codes()}
         acc = accumulator_interval(new, lambda v: ranges[v], consts.get)
         new.properties["acc"] = FixedType.get(acc.narrowest())
@@ -153,7 +182,7 @@ class FoldBatchNormIntoLinear(RewritePattern):
         rewriter.erase(lin)
 
 
-class MergeCasts(RewritePattern):
+class MergeCasts(_WithRanges):
     """``cast(cast(x, A), B)`` -> ``cast(x, B)`` when casting x to A loses nothing."""
 
     @op_type_rewrite_pattern
@@ -161,11 +190,11 @@ class MergeCasts(RewritePattern):
         inner = op.input.owner
         if not isinstance(inner, fxp.CastOp) or not all_resolved(inner):
             return
-        if local_range(inner.input).fits(fxp.element_format(inner.result)):
+        if self.ranges(inner.input).fits(fxp.element_format(inner.result)):
             rewriter.replace(op, fxp.CastOp(inner.input, fxp.element_format(op.result)))
 
 
-class AbsorbCast(RewritePattern):
+class AbsorbCast(_WithRanges):
     """``cast(op(...), B)`` -> ``op(...)`` typed B, when op's own final cast is lossless."""
 
     @op_type_rewrite_pattern
@@ -178,7 +207,7 @@ class AbsorbCast(RewritePattern):
             src = fxp.element_format(producer.result)
             table = fixed.cast(producer.codes().astype(object), src.frac, target)
             new = fxp.TableOp(producer.input, np.array([int(v) for v in table]), target, producer.function.data if producer.function else None)
-        elif isinstance(producer, EXACT_THEN_CAST) and not isinstance(producer, fxp.CastOp) and result_is_exact(producer):
+        elif isinstance(producer, EXACT_THEN_CAST) and not isinstance(producer, fxp.CastOp) and result_is_exact(producer, self.ranges):
             new = producer.clone()
             Rewriter.replace_value_with_new_type(new.results[0], op.result.type)
         else:
@@ -189,7 +218,7 @@ class AbsorbCast(RewritePattern):
         rewriter.erase(producer)
 
 
-class DropIdentity(RewritePattern):
+class DropIdentity(_WithRanges):
     """Operations that return their input unchanged."""
 
     def match_and_rewrite(self, op: Operation, rewriter: PatternRewriter) -> None:
@@ -200,7 +229,7 @@ class DropIdentity(RewritePattern):
             return
         if isinstance(op, fxp.TransposeOp) and list(fxp.ints(op.perm)) != sorted(fxp.ints(op.perm)):
             return
-        if isinstance(op, fxp.ReluOp) and (not fxp.is_resolved(src) or local_range(src).lo < 0):
+        if isinstance(op, fxp.ReluOp) and (not fxp.is_resolved(src) or self.ranges(src).lo < 0):
             return
         rewriter.replace(op, [], [src])
 
@@ -215,7 +244,9 @@ class Canonicalize(ModulePass):
     name = "fxp-canonicalize"
 
     def apply(self, ctx: Context, op: ModuleOp) -> None:
-        walker = PatternRewriteWalker(GreedyRewritePatternApplier([p() for p in CANONICALIZATION_PATTERNS]))
+        ranges = Ranges(op)
+        patterns = [p(ranges) if issubclass(p, _WithRanges) else p() for p in CANONICALIZATION_PATTERNS]
+        walker = PatternRewriteWalker(GreedyRewritePatternApplier(patterns))
         walker.rewrite_module(op)
         _erase_dead_constants(op)
         sync_signatures(op)

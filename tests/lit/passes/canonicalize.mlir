@@ -121,3 +121,19 @@ func.func @keep_relu(%arg0: tensor<2x!fxp.fixed<8, 3, signed>>) -> tensor<2x!fxp
   %d = fxp.relu %arg0 : tensor<2x!fxp.fixed<8, 3, signed>> -> tensor<2x!fxp.fixed<8, 3, signed>>
   func.return %d : tensor<2x!fxp.fixed<8, 3, signed>>
 }
+
+// -----
+
+// Exactness is judged on propagated ranges, not only on types: the dense result's type is wide
+// (fixed<12,12>) but its values lie in [-16, 14], so the ReLU into ufixed<4,4> loses nothing
+// and the cast after it merges into it.
+// CHECK-LABEL: func.func @absorb_with_propagated_range
+// CHECK:         %[[R:.*]] = fxp.relu {{.*}} : tensor<1x!fxp.fixed<12, 12, signed>> -> tensor<1x!fxp.fixed<3, 4, unsigned, RND, SAT>>
+// CHECK-NEXT:    func.return %[[R]]
+func.func @absorb_with_propagated_range(%arg0: tensor<2x!fxp.fixed<4, 4, signed>>) -> tensor<1x!fxp.fixed<3, 4, unsigned, RND, SAT>> {
+  %w = fxp.constant dense<[[1], [1]]> : tensor<2x1x!fxp.fixed<2, 2, signed>>
+  %y = fxp.dense %arg0, %w {acc = !fxp.fixed<12, 12, signed>} : (tensor<2x!fxp.fixed<4, 4, signed>>, tensor<2x1x!fxp.fixed<2, 2, signed>>) -> tensor<1x!fxp.fixed<12, 12, signed>>
+  %r = fxp.relu %y : tensor<1x!fxp.fixed<12, 12, signed>> -> tensor<1x!fxp.fixed<4, 4, unsigned>>
+  %c = fxp.cast %r : tensor<1x!fxp.fixed<4, 4, unsigned>> -> tensor<1x!fxp.fixed<3, 4, unsigned, RND, SAT>>
+  func.return %c : tensor<1x!fxp.fixed<3, 4, unsigned, RND, SAT>>
+}
