@@ -20,4 +20,5 @@ def _infer_precision():
 ALL_PASSES: dict[str, Callable[[], type[ModulePass]]] = {
     "fxp-canonicalize": _canonicalize,
     "fxp-infer-precision": _infer_precision,
+    "rtl-adder-graph": lambda: __import__("fmlc.passes.adder_graph", fromlist=["AdderGraph"]).AdderGraph,
 }

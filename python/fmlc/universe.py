@@ -21,6 +21,6 @@ def _all_passes():
 
 
 FMLC_UNIVERSE = Universe(
-    all_dialects={name: _dialect(name) for name in ("fxp", "dataflow")},
+    all_dialects={name: _dialect(name) for name in ("fxp", "dataflow", "cuda", "rtl", "vhls")},
     all_passes=_all_passes(),
 )

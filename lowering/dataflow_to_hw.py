@@ -1,0 +1,443 @@
+"""dataflow -> hw: the network as CIRCT ``hw``/``comb``/``seq`` modules, fully unrolled and pipelined.
+
+Each ``dataflow.node`` becomes one ``hw.module`` (named ``TOP_LAYER``), except that a
+dense/conv node and the elementwise activation node that alone reads it share one (so the
+activation's rounding can join the layer's biases, see ``fxp_to_hw``); a top module ``TOP``
+instantiates them in order and has the ports
+
+    clk, rst, in_valid, x (or x0, x1, ...)      ->  out_valid, y (or y0, y1, ...)
+    cfg_addr, cfg_data, cfg_we                   (programmable weights only)
+
+A tensor port packs its elements row-major, element i in bits ``[i*W, (i+1)*W)`` with W the
+width of the element's fixed-point type (the codes; the host quantizes inputs).  The top's
+inputs are the codes the boundary ``fxp.quantize`` ops would produce.
+
+Pipelining (``adders-per-stage``): registers go where an operation would otherwise exceed the
+budget of adder levels since the last register (``fxp_to_hw.Logic.sync``); arrivals flow
+across layers, so stages do not restart at layer boundaries, and each layer delays its
+outputs to one common stage.  ``out_valid`` is ``in_valid`` delayed by the latency; data
+registers have no reset.  Budget 0 builds combinational logic (latency 0).
+
+Programmable weights: the weights and biases of every dense/conv layer live in registers,
+reset to the compiled codes, written through the configuration port: when ``cfg_we`` is high
+at a rising clock edge, the register at address ``cfg_addr`` takes the low bits of
+``cfg_data``.  Addresses run layer by layer, weights (row-major) then biases; the map is in
+``address_map`` (and the generated README).  Those layers use multipliers and the general
+accumulation rule, so any weights of the compiled formats give the emulator's bits.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+import numpy as np
+from xdsl.context import Context
+from xdsl.dialects.builtin import ModuleOp, TensorType
+from xdsl.dialects.func import FuncOp, ReturnOp
+from xdsl.ir import Operation, SSAValue
+from xdsl.passes import ModulePass
+from xdsl.rewriter import Rewriter
+from xdsl.utils.exceptions import PassFailedException
+
+from fmlc.dialects import dataflow, fxp, rtl
+from fmlc.dialects.fxp import element_format, shape_of
+from fmlc.fixed import FixedFormat
+from fmlc.ir import main_function, op_label
+from fmlc.lowering.fxp_to_hw import Env, Logic, LoweringError, Sig, lower_op
+from fmlc.lowering.hw_builder import CLOCK, OpDesign, TextDesign
+
+LATENCY_ATTR = "fmlc.latency"
+
+
+@dataclass
+class ConfigEntry:
+    """One programmable tensor: its layer, role (weight or bias), first address, shape and format."""
+
+    layer: str
+    role: str
+    base: int
+    shape: tuple[int, ...]
+    format: FixedFormat
+    value: SSAValue = field(repr=False)
+
+    @property
+    def count(self) -> int:
+        return int(np.prod(self.shape)) if self.shape else 1
+
+    def to_json(self) -> dict:
+        return {"layer": self.layer, "role": self.role, "base": self.base, "count": self.count, "shape": list(self.shape), "format": str(self.format)}
+
+
+@dataclass
+class Port:
+    """A tensor at a module boundary: packed codes of one fixed-point format."""
+
+    name: str
+    shape: tuple[int, ...]
+    format: FixedFormat
+
+    @property
+    def count(self) -> int:
+        return int(np.prod(self.shape)) if self.shape else 1
+
+    @property
+    def width(self) -> int:
+        return self.count * self.format.width
+
+    def to_json(self) -> dict:
+        return {"port": self.name, "shape": list(self.shape), "format": str(self.format), "width": self.width}
+
+
+@dataclass
+class HwDesign:
+    """What the lowering built, for the target's files: ports, latency, address map, sizes."""
+
+    top: str
+    inputs: list[Port]
+    outputs: list[Port]
+    latency: int
+    budget: int | None
+    config: list[ConfigEntry]
+    registers: int = 0
+    layers: list[dict] = field(default_factory=list)
+
+    @property
+    def addr_width(self) -> int:
+        total = sum(e.count for e in self.config)
+        return max(1, (total - 1).bit_length())
+
+    @property
+    def data_width(self) -> int:
+        return max((e.format.width for e in self.config), default=1)
+
+    def to_json(self) -> dict:
+        return {
+            "top": self.top,
+            "latency": self.latency,
+            "adders_per_stage": self.budget or 0,
+            "inputs": [p.to_json() for p in self.inputs],
+            "outputs": [p.to_json() for p in self.outputs],
+            "pipeline_register_bits": self.registers,
+            "layers": self.layers,
+            "config": {
+                "addr_width": self.addr_width,
+                "data_width": self.data_width,
+                "entries": [e.to_json() for e in self.config],
+            }
+            if self.config
+            else None,
+        }
+
+
+def identifier(text: str) -> str:
+    """A Verilog identifier from a layer name (ONNX names are free text)."""
+    name = re.sub(r"\W", "_", text)
+    return name if name and not name[0].isdigit() else f"l_{name}"
+
+
+def _tensor_ports(prefix: str, n: int) -> list[str]:
+    return [prefix] if n == 1 else [f"{prefix}{k}" for k in range(n)]
+
+
+class _Builder:
+    """Builds the modules of one design through a hw_builder Design (xDSL ops or text)."""
+
+    def __init__(self, design, top: str, budget: int | None, programmable: bool):
+        self.design = design
+        self.top = identifier(top)
+        self.budget = budget
+        self.programmable = programmable
+        self.tables: dict[tuple, str] = {}
+        self.names: set[str] = {self.top}
+        self.config: list[ConfigEntry] = []
+        self.registers = 0
+        self.layers: list[dict] = []
+
+    def unique(self, name: str) -> str:
+        base, n = name, 1
+        while name in self.names:
+            name, n = f"{base}_{n}", n + 1
+        self.names.add(name)
+        return name
+
+    # -- tables ----------------------------------------------------------------------------
+
+    def table_module(self, entries: tuple[int, ...], in_width: int, out_width: int) -> str:
+        """A module ``value = table[index]`` (CIRCT exports it as a case statement), one per distinct table."""
+        key = (entries, in_width, out_width)
+        if key not in self.tables:
+            name = self.unique(f"{self.top}_table{len(self.tables)}")
+            mb = self.design.module(name, [("index", in_width)])
+            mb.finish([("value", mb.table(entries, mb.args[0], out_width))])
+            self.tables[key] = name
+        return self.tables[key]
+
+    # -- configuration registers -----------------------------------------------------------
+
+    def collect_config(self, func: FuncOp) -> None:
+        base = 0
+        for node in func.body.block.ops:
+            if not isinstance(node, dataflow.NodeOp):
+                continue
+            for op in node.block.ops:
+                if not isinstance(op, fxp.DenseOp | fxp.ConvOp):
+                    continue
+                for role, v in (("weight", op.weight), ("bias", op.bias)):
+                    if v is None:
+                        continue
+                    if not isinstance(v.owner, fxp.ConstantOp):
+                        raise LoweringError(f"node '{node.layer.data}': {op_label(op)} {role} must be a constant to be programmable")
+                    entry = ConfigEntry(node.layer.data, role, base, shape_of(v), element_format(v), v)
+                    self.config.append(entry)
+                    base += entry.count
+
+    @property
+    def addr_width(self) -> int:
+        return max(1, (sum(e.count for e in self.config) - 1).bit_length())
+
+    @property
+    def data_width(self) -> int:
+        return max((e.format.width for e in self.config), default=1)
+
+    def weight_registers(self, logic: Logic, env: Env, entries: list[ConfigEntry], ctl: dict) -> None:
+        """One register per weight, reset to its compiled code, written through the config port."""
+        mb = logic.mb
+        clk, rst, addr, data, we = (ctl[n] for n in ("clk", "rst", "cfg_addr", "cfg_data", "cfg_we"))
+        aw = self.addr_width
+        unique = len({e.role for e in entries}) == len(entries)
+        for i, e in enumerate(entries):
+            fmt = e.format
+            word = logic.extract(data, 0, fmt.width)
+            codes = e.value.owner.codes().reshape(-1)
+            sigs = np.empty(codes.shape, dtype=object)
+            for k, code in enumerate(codes):
+                nxt = mb.forward(fmt.width)
+                reg = mb.reg(nxt, clk, rst, logic.constant(int(code), fmt.width), name=f"{e.role}{k}" if unique else f"{e.role}{i}w{k}")
+                write = mb.binary("and", we, mb.icmp("eq", addr, logic.constant(e.base + k, aw)), 1)
+                mb.define(nxt, mb.mux(write, word, reg))
+                # stage -1: static, used by every stage without delay registers
+                sigs[k] = Sig(reg, fmt.width, fmt.signed, fmt.frac, fmt.min_code, fmt.max_code, -1, 0)
+            env.registers[e.value] = sigs.reshape(e.shape)
+            env.tensors[e.value] = env.registers[e.value]
+
+    # -- layers ----------------------------------------------------------------------------
+
+    def layer(self, nodes: list[dataflow.NodeOp], arrivals: list[tuple[int, int]]) -> tuple[str, list[Port], list[tuple[int, int]], list[str]]:
+        """The module of a node (or of a linear layer and the activation that alone reads it):
+        (name, output ports, output arrivals, control ports kept)."""
+        node = nodes[0]
+        layer = node.layer.data
+        name = self.unique(f"{self.top}_{identifier(layer)}")
+        entries = [e for e in self.config if e.layer in {n.layer.data for n in nodes}]
+        in_ports = [Port(n, shape_of(v), element_format(v)) for n, v in zip(_tensor_ports("x", len(node.inputs)), node.block.args)]
+        control = [("clk", CLOCK)]
+        if entries:
+            control += [("rst", 1), ("cfg_addr", self.addr_width), ("cfg_data", self.data_width), ("cfg_we", 1)]
+        mb = self.design.module(name, control + [(p.name, p.width) for p in in_ports])
+        ctl = dict(zip([n for n, _ in control], mb.args))
+        logic = Logic(mb, lambda: ctl["clk"], self.budget, self.table_module, identifier(layer))
+        env = Env(logic, layer)
+        for arg, port, port_arg, (stage, depth) in zip(node.block.args, in_ports, mb.args[len(control) :], arrivals):
+            env.tensors[arg] = self._unpack(logic, port_arg, port, stage, depth)
+        if entries:
+            self.weight_registers(logic, env, entries, ctl)
+        for prev, nxt in zip(nodes, nodes[1:]):  # a fused node reads the previous one's results
+            for k, arg in enumerate(nxt.block.args):
+                env.forward[(prev.block.last_op, k)] = arg
+        for k, current in enumerate(nodes):
+            if k:
+                for arg, v in zip(current.block.args, nodes[k - 1].block.last_op.values):
+                    env.tensors[arg] = env[v]
+                    if v in env.biased:
+                        env.biased[arg] = env.biased[v]
+            env.layer = current.layer.data
+            for op in current.block.ops:
+                if isinstance(op, dataflow.YieldOp):
+                    break
+                try:
+                    lower_op(op, env)
+                except LoweringError:
+                    raise
+                except Exception as err:  # a bug or an unforeseen case: name where it happened
+                    raise LoweringError(f"node '{env.layer}': lowering {op_label(op)} failed: {type(err).__name__}: {err}") from err
+        term = nodes[-1].block.last_op
+        out_ports = [Port(n, shape_of(v), element_format(v)) for n, v in zip(_tensor_ports("y", len(term.values)), term.values)]
+        outs, out_arrivals = [], []
+        for v, port in zip(term.values, out_ports):
+            packed, arrival = self._pack(logic, env[v], port)
+            outs.append((port.name, packed))
+            out_arrivals.append(arrival)
+        kept = mb.finish(outs, drop_unused=("clk",))
+        self.registers += logic.registers
+        self.layers.append({"layers": [n.layer.data for n in nodes], "module": name, "stages": [list(a) for a in out_arrivals], "register_bits": logic.registers})
+        return name, out_ports, out_arrivals, [n for n, _ in control if n in kept]
+
+    @staticmethod
+    def _unpack(logic: Logic, packed, port: Port, stage: int, depth: int) -> np.ndarray:
+        fmt = port.format
+        out = np.empty(port.count, dtype=object)
+        for k in range(port.count):
+            v = logic.extract(packed, k * fmt.width, fmt.width)
+            out[k] = Sig(v, fmt.width, fmt.signed, fmt.frac, fmt.min_code, fmt.max_code, stage, depth)
+        return out.reshape(port.shape)
+
+    @staticmethod
+    def _pack(logic: Logic, sigs: np.ndarray, port: Port):
+        """Codes of the port's format, all delayed to the latest element's stage, packed."""
+        fmt = port.format
+        flat = [logic.shift_up(s, fmt.frac - s.frac) for s in sigs.reshape(-1)]
+        flat, stage, depth = logic.sync(flat, 0)
+        parts = [logic.resize(s, fmt.width) for s in reversed(flat)]
+        return logic.concat(parts), (max(stage, 0), depth)
+
+
+# ============================================================================================
+# The conversion
+# ============================================================================================
+
+
+def lower_to_hw(module: ModuleOp, top: str = "model", adders_per_stage: int | None = 0, programmable_weights: bool = False) -> HwDesign:
+    """Replace the model function of ``module`` by hw modules (xDSL ops); returns what was built."""
+    design = OpDesign()
+    info = _lower(design, module, top, adders_per_stage, programmable_weights)
+    Rewriter.erase_op(main_function(module))
+    design.install(module)
+    return info
+
+
+def lower_to_hw_text(module: ModuleOp, top: str = "model", adders_per_stage: int | None = 0, programmable_weights: bool = False) -> tuple[HwDesign, str]:
+    """The same modules as MLIR text (fast: no xDSL operations), leaving ``module`` unchanged."""
+    design = TextDesign()
+    info = _lower(design, module, top, adders_per_stage, programmable_weights)
+    return info, design.text()
+
+
+def _lower(design, module: ModuleOp, top: str, adders_per_stage: int | None, programmable_weights: bool) -> HwDesign:
+    func = main_function(module)
+    budget = adders_per_stage if adders_per_stage and adders_per_stage > 0 else None
+    b = _Builder(design, top, budget, programmable_weights)
+    if programmable_weights:
+        b.collect_config(func)
+    return _build_top(b, func)
+
+
+def _boundary_inputs(func: FuncOp) -> list[tuple[SSAValue, SSAValue, FixedFormat]]:
+    """Per function argument: (argument, the value whose codes enter the top, its format)."""
+    out = []
+    for k, arg in enumerate(func.body.block.args):
+        quants = [u.operation for u in arg.uses if isinstance(u.operation, fxp.QuantizeOp)]
+        others = [u.operation for u in arg.uses if not isinstance(u.operation, fxp.QuantizeOp)]
+        if len(quants) > 1 or (quants and others):
+            raise LoweringError(f"input #{k} is quantized more than once (or also used as a float): the top takes one code per element")
+        if quants:
+            out.append((arg, quants[0].result, element_format(quants[0].result)))
+        elif isinstance(arg.type, TensorType) and isinstance(arg.type.get_element_type(), fxp.FixedType):
+            out.append((arg, arg, element_format(arg)))
+        else:
+            raise LoweringError(f"input #{k} of type {arg.type} is neither fixed-point nor quantized")
+    return out
+
+
+def _build_top(b: _Builder, func: FuncOp) -> HwDesign:
+    inputs = _boundary_inputs(func)
+    in_ports = [Port(n, shape_of(v), fmt) for n, (_, v, fmt) in zip(_tensor_ports("x", len(inputs)), inputs)]
+    control = [("clk", CLOCK), ("rst", 1), ("in_valid", 1)]
+    if b.config:
+        control += [("cfg_addr", b.addr_width), ("cfg_data", b.data_width), ("cfg_we", 1)]
+    mb = b.design.module(b.top, control + [(p.name, p.width) for p in in_ports])
+    ctl = dict(zip([n for n, _ in control], mb.args))
+    tensors: dict[SSAValue, tuple[object, Port, tuple[int, int]]] = {}
+    for (_, v, _), port, arg in zip(inputs, in_ports, mb.args[len(control) :]):
+        tensors[v] = (arg, port, (0, 0))
+
+    def top_table(*_):
+        raise LoweringError("a table outside any dataflow node: run fxp-to-dataflow first")
+
+    logic = Logic(mb, lambda: ctl["clk"], b.budget, top_table, b.top)
+    returned: list[SSAValue] = []
+    body = list(func.body.block.ops)
+    fused: set[Operation] = set()
+    for k, op in enumerate(body):
+        if isinstance(op, fxp.QuantizeOp | fxp.ConstantOp) or op in fused:
+            continue
+        if isinstance(op, ReturnOp):
+            returned = list(op.operands)
+            continue
+        if not isinstance(op, dataflow.NodeOp):
+            raise LoweringError(f"{op_label(op)} is outside any dataflow.node: run fxp-to-dataflow first")
+        nodes = [op]
+        activation = _activation_of(op)
+        if activation is not None:
+            nodes.append(activation)
+            fused.add(activation)
+        arrivals = [tensors[v][2] if v in tensors else _missing(op, v) for v in op.inputs]
+        name, out_ports, out_arrivals, ctl_used = b.layer(nodes, arrivals)
+        args = [(n, ctl[n]) for n in ctl_used] + [(n, tensors[v][0]) for n, v in zip(_tensor_ports("x", len(op.inputs)), op.inputs)]
+        results = mb.instance(identifier(op.layer.data), name, args, [(p.name, p.width) for p in out_ports])
+        for res, value, port, arrival in zip(nodes[-1].outputs, results, out_ports, out_arrivals):
+            tensors[res] = (value, port, arrival)
+    out_ports: list[Port] = []
+    outs = []
+    for res, name in zip(returned, _tensor_ports("y", len(returned))):
+        if res not in tensors:
+            _missing(func, res)
+        value, port, arrival = tensors[res]
+        outs.append((value, arrival))
+        out_ports.append(Port(name, port.shape, port.format))
+    latency = max([a[0] for _, a in outs], default=0)
+    values = []
+    for (value, (stage, depth)), port in zip(outs, out_ports):  # every output leaves at the latest stage
+        s = Sig(value, port.width, False, 0, 0, 0, stage, depth)
+        values.append(logic.delay(s, latency).value)
+    valid = ctl["in_valid"]
+    for k in range(latency):
+        valid = mb.reg(valid, ctl["clk"], ctl["rst"], logic.constant(0, 1), name=f"valid_s{k + 1}")
+    mb.finish([("out_valid", valid)] + [(p.name, v) for p, v in zip(out_ports, values)], attributes={LATENCY_ATTR: latency})
+    b.registers += logic.registers
+    return HwDesign(b.top, in_ports, out_ports, latency, b.budget, b.config, b.registers, b.layers)
+
+
+FUSED_ACTIVATIONS = (fxp.ReluOp, fxp.CastOp, fxp.LeakyReluOp, fxp.ThresholdedReluOp, fxp.TableOp)
+
+
+def _activation_of(node: dataflow.NodeOp) -> dataflow.NodeOp | None:
+    """The node a linear layer's module also builds: an elementwise activation that is the
+    only reader of the layer's only result and reads nothing else (its rounding can then
+    join the layer's biases)."""
+    if len(node.outputs) != 1 or not any(isinstance(o, fxp.DenseOp | fxp.ConvOp | rtl.AdderGraphOp) for o in node.block.ops):
+        return None
+    uses = list(node.outputs[0].uses)
+    if len(uses) != 1 or not isinstance(uses[0].operation, dataflow.NodeOp):
+        return None
+    nxt = uses[0].operation
+    ops = nxt.compute_ops()
+    if len(nxt.inputs) != 1 or len(ops) != 1 or not isinstance(ops[0], FUSED_ACTIVATIONS):
+        return None
+    return nxt
+
+
+def _missing(op: Operation, v: SSAValue):
+    raise LoweringError(f"{op_label(op)} reads a value the Verilog target cannot build (defined by {v.owner.name if isinstance(v.owner, Operation) else 'an argument'})")
+
+
+@dataclass(frozen=True)
+class DataflowToHw(ModulePass):
+    """Lower a dataflow-partitioned fxp module to hw/comb/seq: one module per node, a pipelined top."""
+
+    name = "dataflow-to-hw"
+
+    top: str = "model"
+    """Name of the top module."""
+
+    adders_per_stage: int = 0
+    """Adder levels between pipeline registers (0: combinational)."""
+
+    programmable_weights: bool = False
+    """Keep dense/conv weights and biases in registers written through a configuration port."""
+
+    def apply(self, ctx: Context, op: ModuleOp) -> None:
+        try:
+            lower_to_hw(op, self.top, self.adders_per_stage, self.programmable_weights)
+        except LoweringError as err:
+            raise PassFailedException(str(err)) from None
