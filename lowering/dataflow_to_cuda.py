@@ -51,7 +51,7 @@ from xdsl.utils.exceptions import PassFailedException
 from fmlc import fixed
 from fmlc.dialects import cuda, dataflow, fxp
 from fmlc.dialects.fxp import shape_of
-from fmlc.fixed import FixedFormat
+from fmlc.fixed import FixedFormat, round_code
 from fmlc.ir import main_function, op_label
 from fmlc.ranges import Interval, cast_interval, exact_interval
 
@@ -105,22 +105,6 @@ def work_type(lo: int, hi: int, what: str) -> IntegerType:
     if -(1 << 63) <= lo and hi < (1 << 63):
         return SI64
     raise CudaLoweringError(f"{what}: intermediate values in [{lo}, {hi}] need more than 64 bits")
-
-
-def round_code(a: int, shift: int, mode: str) -> int:
-    """``fixed._cast_int``'s rounding of one code (``shift > 0``), for range bookkeeping."""
-    q = a >> shift
-    rem, half = a - (q << shift), 1 << (shift - 1)
-    inc = {
-        "TRN": False,
-        "TRN_ZERO": a < 0 and rem != 0,
-        "RND": rem >= half,
-        "RND_ZERO": rem > half or (rem == half and a < 0),
-        "RND_MIN_INF": rem > half,
-        "RND_INF": rem > half or (rem == half and a >= 0),
-        "RND_CONV": rem > half or (rem == half and q & 1 == 1),
-    }[mode]
-    return q + int(inc)
 
 
 def c_name(text: str) -> str:

@@ -34,7 +34,7 @@ from xdsl.ir import Operation, SSAValue
 from fmlc import fixed
 from fmlc.dialects import dataflow, fxp, rtl
 from fmlc.dialects.fxp import element_format, shape_of
-from fmlc.fixed import FixedFormat, narrowest_format
+from fmlc.fixed import FixedFormat, narrowest_format, round_code
 from fmlc.ir import op_label
 from fmlc.lowering.hw_builder import ModuleBuilder
 
@@ -97,25 +97,6 @@ def _range_on_grid(fmt: FixedFormat, frac: int) -> tuple[int, int]:
     if s >= 0:
         return fmt.min_code << s, fmt.max_code << s
     return -((-fmt.min_code) >> -s), fmt.max_code >> -s
-
-
-def round_code(code: int, drop: int, mode: str) -> int:
-    """``code >> drop`` rounded as ``mode`` says (docs/semantics.md, step 1); exact integers."""
-    if drop <= 0:
-        return code << -drop
-    q = code >> drop
-    rem = code - (q << drop)
-    half = 1 << (drop - 1)
-    inc = {
-        "TRN": False,
-        "TRN_ZERO": code < 0 and rem != 0,
-        "RND": rem >= half,
-        "RND_ZERO": rem > half or (rem == half and code < 0),
-        "RND_MIN_INF": rem > half,
-        "RND_INF": rem > half or (rem == half and code >= 0),
-        "RND_CONV": rem > half or (rem == half and q & 1 == 1),
-    }[mode]
-    return q + int(inc)
 
 
 # ============================================================================================

@@ -411,6 +411,19 @@ def shift_to_frac(code: int, frac: int, new_frac: int) -> int:
     return code << (new_frac - frac)
 
 
+def round_code(code: int, drop: int, mode: str) -> int:
+    """One code moved right by ``drop`` bits and rounded as ``mode`` says (left when ``drop <= 0``).
+
+    The scalar form of ``cast``'s first step (docs/semantics.md); targets use it to bound the
+    ranges their rounding circuits produce.
+    """
+    if drop <= 0:
+        return code << -drop
+    q = code >> drop
+    inc = _round_increment_int(code, q, code - (q << drop), 1 << (drop - 1), mode)
+    return q + int(bool(inc)) if inc is not None else q
+
+
 def from_fraction(value: Fraction, dst: FixedFormat) -> int:
     """Cast an exact rational to ``dst``'s code (rounding and overflow as ``dst`` says)."""
     value = Fraction(value)

@@ -146,7 +146,8 @@ def test_onnx_names_become_unique_cpp_names(tmp_path):
     b = FunctionBuilder("main", [TensorType(f32, [3])], ["input:0"])
     x = b.add(fxp.QuantizeOp(b.args[0], FixedFormat(8, 3))).result
     y = b.add(fxp.ReluOp(x, FixedFormat(8, 3)), name="Relu/1").result
-    z = b.add(fxp.ReluOp(y, FixedFormat(8, 3)), name="Relu:1").result
+    # a different result type keeps it: canonicalization drops a ReLU of values already >= 0
+    z = b.add(fxp.ReluOp(y, FixedFormat(6, 2, True, "RND", "SAT")), name="Relu:1").result
     out = compile_model(b.finish([z]), tmp_path / "o", CompileOptions(target="hls", name="names"))
     layers = sorted(p.stem for p in (out / "firmware" / "layers").glob("*.cpp"))
     assert layers == ["Relu_1", "Relu_1_1"]
