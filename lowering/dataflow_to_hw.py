@@ -104,8 +104,7 @@ class HwDesign:
 
     @property
     def addr_width(self) -> int:
-        total = sum(e.count for e in self.config)
-        return max(1, (total - 1).bit_length())
+        return config_addr_width(self.config)
 
     @property
     def data_width(self) -> int:
@@ -128,6 +127,18 @@ class HwDesign:
             if self.config
             else None,
         }
+
+
+def bank_words(width: int, count: int) -> int:
+    """Codes per programmable-weight bank of a tensor of ``count`` codes of ``width`` bits: a
+    power of two, about 128 bits a bank, no more than the tensor needs."""
+    return min(1 << max(0, (128 // max(width, 1)).bit_length() - 1), 1 << max(0, count - 1).bit_length())
+
+
+def config_addr_width(config: list[ConfigEntry]) -> int:
+    """Bits of ``cfg_addr``: enough for the last word of the address map."""
+    end = max((e.base + e.count for e in config), default=1)
+    return max(1, (end - 1).bit_length())
 
 
 def identifier(text: str) -> str:
@@ -188,36 +199,85 @@ class _Builder:
                         continue
                     if not isinstance(v.owner, fxp.ConstantOp):
                         raise LoweringError(f"node '{node.layer.data}': {op_label(op)} {role} must be a constant to be programmable")
-                    entry = ConfigEntry(node.layer.data, role, base, shape_of(v), element_format(v), v)
+                    shape, fmt = shape_of(v), element_format(v)
+                    bank = bank_words(fmt.width, int(np.prod(shape)))
+                    base = -(-base // bank) * bank  # banks start on multiples of their size
+                    entry = ConfigEntry(node.layer.data, role, base, shape, fmt, v)
                     self.config.append(entry)
                     base += entry.count
 
     @property
     def addr_width(self) -> int:
-        return max(1, (sum(e.count for e in self.config) - 1).bit_length())
+        return config_addr_width(self.config)
 
     @property
     def data_width(self) -> int:
         return max((e.format.width for e in self.config), default=1)
 
-    def weight_registers(self, logic: Logic, env: Env, entries: list[ConfigEntry], ctl: dict) -> None:
-        """One register per weight, reset to its compiled code, written through the config port."""
-        mb = logic.mb
-        clk, rst, addr, data, we = (ctl[n] for n in ("clk", "rst", "cfg_addr", "cfg_data", "cfg_we"))
+    def weight_store(self, layer_module: str, layer: str, entries: list[ConfigEntry]) -> tuple[str, list[list[tuple[str, int]]]]:
+        """The module holding a layer's programmable codes: (its name, for each tensor its
+        output ports, one per bank, code j of a bank in bits [j W, (j + 1) W)).
+
+        The codes sit in banks: registers of ``bank_words`` codes each, reset to the compiled
+        codes; a write replaces one code of the bank its address falls in.  Banks rather than
+        one register per code keep the decoder small (one compare of the high address bits per
+        bank, one of the low bits per word position, shared by all banks) and the Verilog
+        short.  The store is a module of its own so that the layer's arithmetic and the
+        configuration logic live in separate scopes: Icarus looks signals up by a linear scan
+        of their scope while it compiles procedural code, which made a 59,000-weight layer in
+        one scope take hours to compile.  For the same reason each bank is a port of its own:
+        Icarus links every part-select of a net into one list, quadratic in their number."""
+        name = self.unique(f"{layer_module}_weights")
+        control = [("clk", CLOCK), ("rst", 1), ("cfg_addr", self.addr_width), ("cfg_data", self.data_width), ("cfg_we", 1)]
+        mb = self.design.module(name, control)
+        clk, rst, addr, data, we = mb.args
+        logic = Logic(mb, lambda: clk, None, self.table_module, identifier(layer))
         aw = self.addr_width
+        hits: dict[tuple[int, int], object] = {}  # (low bits, j) -> "cfg_addr's low bits == j"
+
+        def position(low: int, j: int):
+            if (low, j) not in hits:
+                hits[low, j] = mb.icmp("eq", logic.extract(addr, 0, low), logic.constant(j, low))
+            return hits[low, j]
+
         unique = len({e.role for e in entries}) == len(entries)
+        outputs: list[list[tuple[str, object]]] = []
         for i, e in enumerate(entries):
-            fmt = e.format
-            word = logic.extract(data, 0, fmt.width)
-            codes = e.value.owner.codes().reshape(-1)
-            sigs = np.empty(codes.shape, dtype=object)
-            for k, code in enumerate(codes):
-                nxt = mb.forward(fmt.width)
-                reg = mb.reg(nxt, clk, rst, logic.constant(int(code), fmt.width), name=f"{e.role}{k}" if unique else f"{e.role}{i}w{k}")
-                write = mb.binary("and", we, mb.icmp("eq", addr, logic.constant(e.base + k, aw)), 1)
-                mb.define(nxt, mb.mux(write, word, reg))
-                # stage -1: static, used by every stage without delay registers
-                sigs[k] = Sig(reg, fmt.width, fmt.signed, fmt.frac, fmt.min_code, fmt.max_code, -1, 0)
+            tensor = e.role if unique else f"{e.role}{i}"
+            w = e.format.width
+            size = bank_words(w, e.count)
+            low = size.bit_length() - 1
+            word = logic.extract(data, 0, w)
+            codes = [int(c) & ((1 << w) - 1) for c in e.value.owner.codes().reshape(-1).tolist()]
+            banks = []
+            for first in range(0, len(codes), size):
+                chunk = codes[first : first + size]
+                init = sum(c << (j * w) for j, c in enumerate(chunk))
+                nxt = mb.forward(w * len(chunk))
+                reg = mb.reg(nxt, clk, rst, logic.constant(init, w * len(chunk)), name=f"{tensor}_bank{first // size}")
+                bank_addr = (e.base + first) >> low
+                selected = mb.binary("and", we, mb.icmp("eq", logic.extract(addr, low, aw - low), logic.constant(bank_addr, aw - low)), 1) if aw > low else we
+                words = [mb.mux(position(low, j), word, logic.extract(reg, j * w, w)) if low else word for j in range(len(chunk))]
+                mb.define(nxt, mb.mux(selected, logic.concat(list(reversed(words))), reg))
+                banks.append((f"{tensor}_bank{first // size}", reg))
+            outputs.append(banks)
+        mb.finish([port for banks in outputs for port in banks])
+        return name, [[(n, mb.width(v)) for n, v in banks] for banks in outputs]
+
+    def weight_registers(self, logic: Logic, env: Env, layer_module: str, layer: str, entries: list[ConfigEntry], ctl: dict) -> None:
+        """Instantiate the layer's weight store; its codes become static signals of the layer."""
+        store, ports = self.weight_store(layer_module, layer, entries)
+        inputs = [(n, ctl[n]) for n in ("clk", "rst", "cfg_addr", "cfg_data", "cfg_we")]
+        values = iter(logic.mb.instance("weights", store, inputs, [p for banks in ports for p in banks]))
+        for e, banks in zip(entries, ports):
+            fmt, w = e.format, e.format.width
+            sigs = np.empty(e.count, dtype=object)
+            k = 0
+            for _, width in banks:
+                bank = next(values)
+                for j in range(width // w):  # stage -1: static, read by every stage without delay registers
+                    sigs[k] = Sig(logic.extract(bank, j * w, w), w, fmt.signed, fmt.frac, fmt.min_code, fmt.max_code, -1, 0)
+                    k += 1
             env.registers[e.value] = sigs.reshape(e.shape)
             env.tensors[e.value] = env.registers[e.value]
 
@@ -241,7 +301,7 @@ class _Builder:
         for arg, port, port_arg, (stage, depth) in zip(node.block.args, in_ports, mb.args[len(control) :], arrivals):
             env.tensors[arg] = self._unpack(logic, port_arg, port, stage, depth)
         if entries:
-            self.weight_registers(logic, env, entries, ctl)
+            self.weight_registers(logic, env, name, layer, entries, ctl)
         for prev, nxt in zip(nodes, nodes[1:]):  # a fused node reads the previous one's results
             for k, arg in enumerate(nxt.block.args):
                 env.forward[(prev.block.last_op, k)] = arg

@@ -113,9 +113,8 @@ def _initial_patterns(cols: list[dict[int, int]]) -> tuple[dict[int, int], dict[
     counts = np.diff(np.r_[starts, len(key)])
     once = starts[counts == 1]
     single = dict(zip(key[once].tolist(), place[once].tolist()))
-    occ = {}
-    for s, c in zip(starts[counts > 1].tolist(), counts[counts > 1].tolist()):
-        occ[int(key[s])] = place[s : s + c].tolist()
+    keys_list, places_list = key.tolist(), place.tolist()  # slicing lists beats many small numpy slices
+    occ = {keys_list[s]: places_list[s : s + c] for s, c in zip(starts[counts > 1].tolist(), counts[counts > 1].tolist())}
     return single, occ
 
 

@@ -23,9 +23,11 @@ from xdsl.rewriter import Rewriter
 from fmlc.dialects import dataflow, fxp
 from fmlc.driver import CompileError, CompileOptions, compile_model, load_manifest, quantize_inputs
 from fmlc.emulator import Emulator
+from fmlc.fixed import FixedFormat
+from fmlc.lowering.dataflow_to_hw import bank_words
 from fmlc.ir import parse_module, print_module
 from fmlc.netgen import KINDS, random_network
-from fmlc.targets.verilog import LINT_WAIVERS, VerilogTarget, weights_of
+from fmlc.targets.verilog import LINT_WAIVERS, VerilogTarget, compiled_weights, config_writes, weights_of
 
 TOOLS = ("iverilog", "vvp", "verilator", "yosys")
 pytestmark = pytest.mark.skipif(
@@ -91,10 +93,11 @@ def test_one_adder_level_per_stage(tmp_path):
 # -- programmable weights ----------------------------------------------------------------------
 
 
-def reweighted(module, seed: int):
+def reweighted(module, seed: int, fraction: float = 1.0):
     """A copy of a dataflow module whose dense/conv weights and biases take other random codes
     of the same formats (the accumulator and result types stay: where the new sums leave
-    them, the emulator wraps or saturates exactly as the hardware must)."""
+    them, the emulator wraps or saturates exactly as the hardware must).  With ``fraction``
+    < 1, only that share of each tensor's codes (at random places, at least one) is redrawn."""
     module = module.clone()
     rng = np.random.default_rng(seed)
     for node in list(module.walk()):
@@ -106,7 +109,10 @@ def reweighted(module, seed: int):
                     if v is not None:
                         const = v.owner
                         fmt = const.format
-                        codes = rng.integers(fmt.min_code, fmt.max_code + 1, const.codes().shape)
+                        codes = const.codes().copy()
+                        redraw = rng.random(codes.shape) < fraction
+                        redraw.reshape(-1)[rng.integers(codes.size)] = True
+                        codes[redraw] = rng.integers(fmt.min_code, fmt.max_code + 1, int(redraw.sum()))
                         Rewriter.replace_op(const, fxp.ConstantOp(codes, fmt))
     module.verify()
     return module
@@ -134,14 +140,32 @@ def test_programmable_weights_reload_verilator(tmp_path):
     _check(out, module, x, "verilator")  # a new simulation starts from reset: compiled weights
 
 
+def test_config_writes_only_what_differs_from_the_compiled_codes(tmp_path):
+    module = random_network("mlp", 4)
+    out = _compile(module, tmp_path / "v", programmable_weights=True)
+    meta = json.loads((out / "verilog.json").read_text())
+    compiled = compiled_weights(out)
+    assert compiled and config_writes(meta, compiled, compiled) == []
+    other = weights_of(reweighted(parse_module((out / "model.mlir").read_text()), 5, fraction=0.1))
+    entries = {(e["layer"], e["role"]): e for e in meta["config"]["entries"]}
+    want = []
+    for key, codes in other.items():
+        fmt = FixedFormat.parse(entries[key]["format"])
+        for k in np.flatnonzero(codes.reshape(-1) != compiled[key].reshape(-1)):
+            want.append((entries[key]["base"] + int(k), int(codes.reshape(-1)[k]) & ((1 << fmt.width) - 1)))
+    assert want and config_writes(meta, other, compiled) == want
+    assert len(config_writes(meta, other)) == sum(c.size for c in other.values())
+
+
 def test_programmable_address_map(tmp_path):
     module = random_network("mlp", 4)
     out = _compile(module, tmp_path / "v", programmable_weights=True)
     cfg = json.loads((out / "verilog.json").read_text())["config"]
     entries = cfg["entries"]
     assert entries[0]["base"] == 0
-    for a, b in zip(entries, entries[1:]):
-        assert b["base"] == a["base"] + a["count"]
+    for a, b in zip(entries, entries[1:]):  # in order, no overlap, each on a multiple of its bank size
+        bank = bank_words(FixedFormat.parse(b["format"]).width, b["count"])
+        assert b["base"] % bank == 0 and a["base"] + a["count"] <= b["base"] < a["base"] + a["count"] + bank
     total = entries[-1]["base"] + entries[-1]["count"]
     assert cfg["addr_width"] == max(1, (total - 1).bit_length())
     readme = (out / "README.md").read_text()

@@ -8,9 +8,9 @@ other weights through the configuration port.
 
 Simulator builds of the largest designs take minutes; those combinations run when
 ``FMLC_SLOW_TESTS=1`` and are skipped otherwise, saying so.  TFC_2W2A with programmable
-weights (59,000 weight registers, 23 MB of Verilog) does not build in either simulator in
-reasonable time here (Icarus was still elaborating after 30 minutes) and always skips.
-Everything skips, saying why, when the models folder is absent.
+weights (59,000 weights) takes Icarus about two minutes to compile and 100 s a run, and
+Verilator about fifteen minutes to build: Icarus checks it in every run, with the compiled
+weights and after reloading part of them; Verilator's runs are among the slow ones.  Everything skips, saying why, when the models folder is absent.
 """
 
 from __future__ import annotations
@@ -42,12 +42,7 @@ CONFIGS = {
 
 # (model, programmable, backend) that build or simulate for minutes on 2 cores
 SLOW_CASES = {
-    ("qkeras_jettagging", True, "verilator"),
-    ("TFC_2W2A", False, "verilator"),
     ("TFC_2W2A", True, "verilator"),
-    ("TFC_2W2A", True, "icarus"),
-    ("conv1d_small_keras", False, "verilator"),
-    ("conv1d_small_keras", True, "verilator"),
 }
 
 pytestmark = pytest.mark.skipif(
@@ -91,16 +86,18 @@ def _check(out, name: str, backend: str, weights=None, reference=None) -> None:
 @pytest.mark.parametrize("programmable", [False, True], ids=["fixed", "programmable"])
 @pytest.mark.parametrize("name", list(CONFIGS))
 def test_model_matches_emulator(folders, name, programmable, backend):
-    if name == "TFC_2W2A" and programmable:
-        pytest.skip("59,000 programmable weight registers: the simulators take hours to build this design")
     if (name, programmable, backend) in SLOW_CASES and not SLOW:
         pytest.skip("builds or simulates for minutes on 2 cores: run with FMLC_SLOW_TESTS=1")
     _check(folders(name, programmable), name, backend)
 
 
-@pytest.mark.parametrize("name", ["bnn_model_fc_1layer", "two_layer_keras"])
-def test_model_reloaded_weights(folders, name):
+@pytest.mark.parametrize("backend", ["icarus", "verilator"])
+@pytest.mark.parametrize("name", ["TFC_2W2A", "bnn_model_fc_1layer", "two_layer_keras"])
+def test_model_reloaded_weights(folders, name, backend):
+    if (name, True, backend) in SLOW_CASES and not SLOW:
+        pytest.skip("builds or simulates for minutes on 2 cores: run with FMLC_SLOW_TESTS=1")
     out = folders(name, True)
-    other = reweighted(parse_module((out / "model.mlir").read_text()), 3)
-    for backend in ("icarus", "verilator"):
-        _check(out, name, backend, weights=weights_of(other), reference=other)
+    # TFC_2W2A: a new code at 2% of the places in every tensor (about 900 writes; a full load
+    # of its 59,000 words takes 59,000 simulated clocks); the small models: all new codes
+    other = reweighted(parse_module((out / "model.mlir").read_text()), 3, fraction=0.02 if name == "TFC_2W2A" else 1.0)
+    _check(out, name, backend, weights=weights_of(other), reference=other)

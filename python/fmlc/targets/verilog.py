@@ -92,7 +92,9 @@ class VerilogTarget:
         if len(codes) != len(meta["inputs"]):
             raise CompileError(f"verilog: the design takes {len(meta['inputs'])} input(s), got {len(codes)}")
         n = int(np.asarray(codes[0]).shape[0]) if codes else 0
-        writes = config_writes(meta, weights) if weights else []
+        # a simulation starts from reset, with the compiled codes in the registers: only the
+        # words that differ from them need a write (a clock each)
+        writes = config_writes(meta, weights, compiled_weights(out)) if weights else []
         exe = self._build(out, meta, backend)
         with tempfile.TemporaryDirectory(prefix="fmlc-sim-") as tmp:
             tmp = Path(tmp)
@@ -302,8 +304,17 @@ def _parse_outputs(meta: dict, text: str, n: int) -> list[np.ndarray]:
     return outs
 
 
-def config_writes(meta: dict, weights: dict) -> list[tuple[int, int]]:
-    """(address, data) writes loading ``weights[(layer, role)]`` through the configuration port."""
+def compiled_weights(out: Path) -> dict[tuple[str, str], np.ndarray]:
+    """The codes a compiled folder's weight registers reset to (from its ``model.mlir``)."""
+    from fmlc.ir import parse_module
+
+    path = Path(out) / "model.mlir"
+    return weights_of(parse_module(path.read_text())) if path.exists() else {}
+
+
+def config_writes(meta: dict, weights: dict, compiled: dict | None = None) -> list[tuple[int, int]]:
+    """(address, data) writes loading ``weights[(layer, role)]`` through the configuration port;
+    words equal to ``compiled`` (the codes the registers reset to), where given, are skipped."""
     from fmlc.driver import CompileError
 
     cfg = meta.get("config")
@@ -322,7 +333,9 @@ def config_writes(meta: dict, weights: dict) -> list[tuple[int, int]]:
         if codes.min() < fmt.min_code or codes.max() > fmt.max_code:
             raise CompileError(f"verilog: {key[0]} {key[1]} codes must lie in {fmt}")
         mask = (1 << fmt.width) - 1
-        writes += [(e["base"] + k, int(c) & mask) for k, c in enumerate(codes.tolist())]
+        old = np.asarray((compiled or {}).get(key, np.zeros(0))).reshape(-1)
+        keep = codes != old if old.shape == codes.shape else np.ones(codes.shape, dtype=bool)
+        writes += [(e["base"] + int(k), int(codes[k]) & mask) for k in np.flatnonzero(keep)]
     return writes
 
 
@@ -554,12 +567,14 @@ inputs (the host quantizes), outputs are codes (value = code * 2^-F, F = W - I o
         text += f"""
 ## Configuration port (programmable weights)
 
-Every weight and bias of the dense/convolution layers is a register, reset to the compiled
-value by `rst`. To load a new model of the same formats, hold `cfg_we` high with an address
-and data for one clock per word: at the rising edge the register at `cfg_addr` takes the
+Every weight and bias of the dense/convolution layers is held in registers, reset to the
+compiled value by `rst`. To load a new model of the same formats, hold `cfg_we` high with an
+address and data for one clock per word: at the rising edge the word at `cfg_addr` takes the
 low bits of `cfg_data` (two's complement codes of the entry's format; an unsigned format
 reads them unsigned). Write while no sample is in flight: outputs are those of the new
-weights for samples entering after the last write. Unlisted addresses are ignored.
+weights for samples entering after the last write. Each tensor starts at a multiple of its
+register bank's size (a power of two), so there may be gaps between tensors; addresses not
+listed are ignored.
 
 | layer | tensor | first address | words | shape | format |
 |---|---|---|---|---|---|

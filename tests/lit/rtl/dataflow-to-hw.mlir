@@ -45,16 +45,30 @@
 // PIPE:         %valid_s1 = seq.compreg %{{.*}}, %{{.*}} reset %{{.*}}, %{{.*}} : i1
 // PIPE-NEXT:    %valid_s2 = seq.compreg %valid_s1, %{{.*}} reset %{{.*}}, %{{.*}} : i1
 
-// Programmable weights: four weight and two bias registers, reset to the compiled codes,
-// written when cfg_we is high and cfg_addr selects them (addresses 0..5); the layer multiplies.
-// PROG-LABEL: hw.module @model_fc(in %{{.*}} clk: !seq.clock, in %{{.*}} rst: i1, in %{{.*}} cfg_addr: i3, in %{{.*}} cfg_data: i4, in %{{.*}} cfg_we: i1, in %{{.*}} x: i8, out y: i6)
-// PROG:         %weight0 = seq.compreg %[[N0:.*]], %{{.*}} reset %{{.*}}, %[[C3:.*]] : i4
-// PROG:         %[[HIT:.*]] = comb.icmp eq %{{.*}}, %{{.*}} : i3
-// PROG-NEXT:    %[[WE:.*]] = comb.and %{{.*}}, %[[HIT]] : i1
-// PROG-NEXT:    %[[N0]] = comb.mux %[[WE]], %{{.*}}, %weight0 : i4
-// PROG:         %weight3 = seq.compreg
-// PROG:         %bias0 = seq.compreg
-// PROG:         %bias1 = seq.compreg
+// Programmable weights: the codes live in a module of their own, in banks (registers of up to
+// 128 bits: here the four weights in one, the two biases in another), reset to the compiled
+// codes. cfg_addr's high bits pick the bank (weights at 0..3, biases at 4..5), its low bits the
+// word in it; when cfg_we is high the bank takes cfg_data at that word. The layer instantiates
+// the store and multiplies by the codes it outputs.
+// PROG-LABEL: hw.module @model_fc_weights(
+// PROG-SAME:    in %{{.*}} clk: !seq.clock, in %{{.*}} rst: i1, in %[[ADDR:.*]] cfg_addr: i3, in %[[DATA:.*]] cfg_data: i4, in %[[WE:.*]] cfg_we: i1, out weight_bank0: i16, out bias_bank0: i8)
+// PROG:         %[[INIT:.*]] = hw.constant -3277 : i16
+// PROG-NEXT:    %weight_bank0 = seq.compreg %[[NEXT:.*]], %{{.*}} reset %{{.*}}, %[[INIT]] : i16
+// PROG-NEXT:    %[[HIGH:.*]] = comb.extract %[[ADDR]] from 2 :  (i3) -> i1
+// PROG:         %[[BANK:.*]] = comb.icmp eq %[[HIGH]], %{{.*}} : i1
+// PROG-NEXT:    %[[SEL:.*]] = comb.and %[[WE]], %[[BANK]] : i1
+// PROG-NEXT:    %[[LOW:.*]] = comb.extract %[[ADDR]] from 0 :  (i3) -> i2
+// PROG:         %[[AT0:.*]] = comb.icmp eq %[[LOW]], %{{.*}} : i2
+// PROG-NEXT:    %[[W0:.*]] = comb.extract %weight_bank0 from 0 :  (i16) -> i4
+// PROG-NEXT:    %[[N0:.*]] = comb.mux %[[AT0]], %[[DATA]], %[[W0]] : i4
+// PROG:         %[[WORDS:.*]] = comb.concat %{{.*}}, %{{.*}}, %{{.*}}, %[[N0]] : i4, i4, i4, i4
+// PROG-NEXT:    %[[NEXT]] = comb.mux %[[SEL]], %[[WORDS]], %weight_bank0 : i16
+// PROG:         %bias_bank0 = seq.compreg
+// PROG:         hw.output %weight_bank0, %bias_bank0 : i16, i8
+// PROG-LABEL: hw.module @model_fc(
+// PROG-SAME:    in %{{.*}} cfg_addr: i3, in %{{.*}} cfg_data: i4, in %{{.*}} cfg_we: i1, in %{{.*}} x: i8, out y: i6)
+// PROG:         %[[W:.*]], %{{.*}} = hw.instance "weights" @model_fc_weights(
+// PROG:         comb.extract %[[W]] from 12 :  (i16) -> i4
 // PROG:         comb.mul
 // PROG-LABEL: hw.module @model(
 // PROG-SAME:    in %{{.*}} cfg_addr: i3, in %{{.*}} cfg_data: i4, in %{{.*}} cfg_we: i1
