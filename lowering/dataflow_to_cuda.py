@@ -23,7 +23,6 @@ per-sample quantizer of the float API, the rest the per-sample model function.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -52,7 +51,7 @@ from fmlc import fixed
 from fmlc.dialects import cuda, dataflow, fxp
 from fmlc.dialects.fxp import shape_of
 from fmlc.fixed import FixedFormat, round_code
-from fmlc.ir import main_function, op_label
+from fmlc.ir import UniqueNames, identifier, main_function, op_label
 from fmlc.ranges import Interval, cast_interval, exact_interval
 
 INDEX = IndexType()
@@ -105,12 +104,6 @@ def work_type(lo: int, hi: int, what: str) -> IntegerType:
     if -(1 << 63) <= lo and hi < (1 << 63):
         return SI64
     raise CudaLoweringError(f"{what}: intermediate values in [{lo}, {hi}] need more than 64 bits")
-
-
-def c_name(text: str) -> str:
-    """A C identifier from a layer name (ONNX names are free text)."""
-    name = re.sub(r"\W", "_", text)
-    return name if name and not name[0].isdigit() else f"l_{name}"
 
 
 # ============================================================================================
@@ -336,18 +329,14 @@ class ModelLowering:
         self.prefix = options.model
         self.globals: list[cuda.GlobalOp] = []
         self.funcs: list[cuda.FuncOp] = []
-        self.names: set[str] = set()
+        self.names = UniqueNames()
         self.constant_bytes = 0
         self.ranges: dict[SSAValue, Interval] = {}
         self.consts: dict[SSAValue, np.ndarray] = {}
         self.layers: list[LayerInfo] = []
 
     def unique(self, base: str) -> str:
-        name, n = c_name(base), 1
-        while name in self.names:
-            name, n = f"{c_name(base)}_{n}", n + 1
-        self.names.add(name)
-        return name
+        return self.names(identifier(base))
 
     # -- ranges ---------------------------------------------------------------------------
 
@@ -546,7 +535,7 @@ class ModelLowering:
                 actual_outs.append(y)
             else:
                 n = int(np.prod(shape_of(res), dtype=np.int64))
-                actual_outs.append(b.add(cuda.AllocaOp(storage_type(fxp.element_format(res), layer), [n], hint=c_name(layer))).result)
+                actual_outs.append(b.add(cuda.AllocaOp(storage_type(fxp.element_format(res), layer), [n], hint=identifier(layer))).result)
             env[res] = actual_outs[-1]
         b.add(cuda.CallOp(fn.sym_name.data, [env[v] for v in inputs] + actual_outs))
 

@@ -28,7 +28,6 @@ accumulation rule, so any weights of the compiled formats give the emulator's bi
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -43,7 +42,7 @@ from xdsl.utils.exceptions import PassFailedException
 from fmlc.dialects import dataflow, fxp, rtl
 from fmlc.dialects.fxp import element_format, shape_of
 from fmlc.fixed import FixedFormat
-from fmlc.ir import main_function, op_label
+from fmlc.ir import UniqueNames, identifier, main_function, op_label
 from fmlc.lowering.fxp_to_hw import Env, Logic, LoweringError, Sig, lower_op
 from fmlc.lowering.hw_builder import CLOCK, OpDesign, TextDesign
 
@@ -64,6 +63,11 @@ class ConfigEntry:
     @property
     def count(self) -> int:
         return int(np.prod(self.shape)) if self.shape else 1
+
+    @property
+    def bank(self) -> int:
+        """Codes per register bank (see ``bank_words``); the tensor starts on a multiple of it."""
+        return bank_words(self.format.width, self.count)
 
     def to_json(self) -> dict:
         return {"layer": self.layer, "role": self.role, "base": self.base, "count": self.count, "shape": list(self.shape), "format": str(self.format)}
@@ -102,14 +106,6 @@ class HwDesign:
     registers: int = 0
     layers: list[dict] = field(default_factory=list)
 
-    @property
-    def addr_width(self) -> int:
-        return config_addr_width(self.config)
-
-    @property
-    def data_width(self) -> int:
-        return max((e.format.width for e in self.config), default=1)
-
     def to_json(self) -> dict:
         return {
             "top": self.top,
@@ -120,8 +116,8 @@ class HwDesign:
             "pipeline_register_bits": self.registers,
             "layers": self.layers,
             "config": {
-                "addr_width": self.addr_width,
-                "data_width": self.data_width,
+                "addr_width": config_addr_width(self.config),
+                "data_width": config_data_width(self.config),
                 "entries": [e.to_json() for e in self.config],
             }
             if self.config
@@ -141,10 +137,9 @@ def config_addr_width(config: list[ConfigEntry]) -> int:
     return max(1, (end - 1).bit_length())
 
 
-def identifier(text: str) -> str:
-    """A Verilog identifier from a layer name (ONNX names are free text)."""
-    name = re.sub(r"\W", "_", text)
-    return name if name and not name[0].isdigit() else f"l_{name}"
+def config_data_width(config: list[ConfigEntry]) -> int:
+    """Bits of ``cfg_data``: the widest programmable format."""
+    return max((e.format.width for e in config), default=1)
 
 
 def _tensor_ports(prefix: str, n: int) -> list[str]:
@@ -160,17 +155,10 @@ class _Builder:
         self.budget = budget
         self.programmable = programmable
         self.tables: dict[tuple, str] = {}
-        self.names: set[str] = {self.top}
+        self.unique = UniqueNames((self.top,))
         self.config: list[ConfigEntry] = []
         self.registers = 0
         self.layers: list[dict] = []
-
-    def unique(self, name: str) -> str:
-        base, n = name, 1
-        while name in self.names:
-            name, n = f"{base}_{n}", n + 1
-        self.names.add(name)
-        return name
 
     # -- tables ----------------------------------------------------------------------------
 
@@ -199,12 +187,10 @@ class _Builder:
                         continue
                     if not isinstance(v.owner, fxp.ConstantOp):
                         raise LoweringError(f"node '{node.layer.data}': {op_label(op)} {role} must be a constant to be programmable")
-                    shape, fmt = shape_of(v), element_format(v)
-                    bank = bank_words(fmt.width, int(np.prod(shape)))
-                    base = -(-base // bank) * bank  # banks start on multiples of their size
-                    entry = ConfigEntry(node.layer.data, role, base, shape, fmt, v)
+                    entry = ConfigEntry(node.layer.data, role, 0, shape_of(v), element_format(v), v)
+                    entry.base = -(-base // entry.bank) * entry.bank  # banks start on multiples of their size
                     self.config.append(entry)
-                    base += entry.count
+                    base = entry.base + entry.count
 
     @property
     def addr_width(self) -> int:
@@ -212,7 +198,11 @@ class _Builder:
 
     @property
     def data_width(self) -> int:
-        return max((e.format.width for e in self.config), default=1)
+        return config_data_width(self.config)
+
+    @property
+    def config_ports(self) -> list[tuple[str, int]]:
+        return [("cfg_addr", self.addr_width), ("cfg_data", self.data_width), ("cfg_we", 1)]
 
     def weight_store(self, layer_module: str, layer: str, entries: list[ConfigEntry]) -> tuple[str, list[list[tuple[str, int]]]]:
         """The module holding a layer's programmable codes: (its name, for each tensor its
@@ -228,8 +218,7 @@ class _Builder:
         one scope take hours to compile.  For the same reason each bank is a port of its own:
         Icarus links every part-select of a net into one list, quadratic in their number."""
         name = self.unique(f"{layer_module}_weights")
-        control = [("clk", CLOCK), ("rst", 1), ("cfg_addr", self.addr_width), ("cfg_data", self.data_width), ("cfg_we", 1)]
-        mb = self.design.module(name, control)
+        mb = self.design.module(name, [("clk", CLOCK), ("rst", 1)] + self.config_ports)
         clk, rst, addr, data, we = mb.args
         logic = Logic(mb, lambda: clk, None, self.table_module, identifier(layer))
         aw = self.addr_width
@@ -244,8 +233,7 @@ class _Builder:
         outputs: list[list[tuple[str, object]]] = []
         for i, e in enumerate(entries):
             tensor = e.role if unique else f"{e.role}{i}"
-            w = e.format.width
-            size = bank_words(w, e.count)
+            w, size = e.format.width, e.bank
             low = size.bit_length() - 1
             word = logic.extract(data, 0, w)
             codes = [int(c) & ((1 << w) - 1) for c in e.value.owner.codes().reshape(-1).tolist()]
@@ -253,13 +241,14 @@ class _Builder:
             for first in range(0, len(codes), size):
                 chunk = codes[first : first + size]
                 init = sum(c << (j * w) for j, c in enumerate(chunk))
+                port = f"{tensor}_bank{first // size}"
                 nxt = mb.forward(w * len(chunk))
-                reg = mb.reg(nxt, clk, rst, logic.constant(init, w * len(chunk)), name=f"{tensor}_bank{first // size}")
+                reg = mb.reg(nxt, clk, rst, logic.constant(init, w * len(chunk)), name=port)
                 bank_addr = (e.base + first) >> low
                 selected = mb.binary("and", we, mb.icmp("eq", logic.extract(addr, low, aw - low), logic.constant(bank_addr, aw - low)), 1) if aw > low else we
                 words = [mb.mux(position(low, j), word, logic.extract(reg, j * w, w)) if low else word for j in range(len(chunk))]
                 mb.define(nxt, mb.mux(selected, logic.concat(list(reversed(words))), reg))
-                banks.append((f"{tensor}_bank{first // size}", reg))
+                banks.append((port, reg))
             outputs.append(banks)
         mb.finish([port for banks in outputs for port in banks])
         return name, [[(n, mb.width(v)) for n, v in banks] for banks in outputs]
@@ -270,14 +259,12 @@ class _Builder:
         inputs = [(n, ctl[n]) for n in ("clk", "rst", "cfg_addr", "cfg_data", "cfg_we")]
         values = iter(logic.mb.instance("weights", store, inputs, [p for banks in ports for p in banks]))
         for e, banks in zip(entries, ports):
-            fmt, w = e.format, e.format.width
+            fmt, w, size = e.format, e.format.width, e.bank
+            regs = [next(values) for _ in banks]
             sigs = np.empty(e.count, dtype=object)
-            k = 0
-            for _, width in banks:
-                bank = next(values)
-                for j in range(width // w):  # stage -1: static, read by every stage without delay registers
-                    sigs[k] = Sig(logic.extract(bank, j * w, w), w, fmt.signed, fmt.frac, fmt.min_code, fmt.max_code, -1, 0)
-                    k += 1
+            for k in range(len(sigs)):  # stage -1: static, read by every stage without delay registers
+                code = logic.extract(regs[k // size], (k % size) * w, w)
+                sigs[k] = Sig(code, w, fmt.signed, fmt.frac, fmt.min_code, fmt.max_code, -1, 0)
             env.registers[e.value] = sigs.reshape(e.shape)
             env.tensors[e.value] = env.registers[e.value]
 
@@ -293,7 +280,7 @@ class _Builder:
         in_ports = [Port(n, shape_of(v), element_format(v)) for n, v in zip(_tensor_ports("x", len(node.inputs)), node.block.args)]
         control = [("clk", CLOCK)]
         if entries:
-            control += [("rst", 1), ("cfg_addr", self.addr_width), ("cfg_data", self.data_width), ("cfg_we", 1)]
+            control += [("rst", 1)] + self.config_ports
         mb = self.design.module(name, control + [(p.name, p.width) for p in in_ports])
         ctl = dict(zip([n for n, _ in control], mb.args))
         logic = Logic(mb, lambda: ctl["clk"], self.budget, self.table_module, identifier(layer))
@@ -404,7 +391,7 @@ def _build_top(b: _Builder, func: FuncOp) -> HwDesign:
     in_ports = [Port(n, shape_of(v), fmt) for n, (_, v, fmt) in zip(_tensor_ports("x", len(inputs)), inputs)]
     control = [("clk", CLOCK), ("rst", 1), ("in_valid", 1)]
     if b.config:
-        control += [("cfg_addr", b.addr_width), ("cfg_data", b.data_width), ("cfg_we", 1)]
+        control += b.config_ports
     mb = b.design.module(b.top, control + [(p.name, p.width) for p in in_ports])
     ctl = dict(zip([n for n, _ in control], mb.args))
     tensors: dict[SSAValue, tuple[object, Port, tuple[int, int]]] = {}

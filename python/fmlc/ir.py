@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import re
 from collections.abc import Iterator
 
 from xdsl.context import Context
@@ -60,6 +61,26 @@ def op_label(op: Operation) -> str:
     """How errors and reports name an operation: its ONNX node name when it has one."""
     name = op.attributes.get("name")
     return f"{op.name} '{name.data}'" if name is not None else op.name
+
+
+def identifier(text: str) -> str:
+    """A C or Verilog identifier from a layer name (ONNX names are free text)."""
+    name = re.sub(r"\W", "_", text)
+    return name if name and not name[0].isdigit() else f"l_{name}"
+
+
+class UniqueNames:
+    """Hands out names not handed out before: ``base``, else ``base_1``, ``base_2``, ..."""
+
+    def __init__(self, taken: tuple[str, ...] = ()):
+        self.taken = set(taken)
+
+    def __call__(self, base: str) -> str:
+        name, n = base, 1
+        while name in self.taken:
+            name, n = f"{base}_{n}", n + 1
+        self.taken.add(name)
+        return name
 
 
 class FunctionBuilder:

@@ -7,6 +7,14 @@ evaluates float subgraphs exactly over finite fixed-point domains.
 """
 
 
+import numpy as np
+
+
+def is_power_of_two(v: float) -> bool:
+    """Whether a (scale) value is exactly 2**k for some integer k."""
+    return bool(np.isfinite(v) and v > 0 and np.frexp(v)[0] == 0.5)
+
+
 class ModelImportError(ValueError):
     """A model cannot be imported: names the node, its op and what would make it work."""
 

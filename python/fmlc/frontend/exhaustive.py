@@ -29,6 +29,7 @@ from onnx import TensorProto, helper, numpy_helper
 
 from fmlc import fixed
 from fmlc.fixed import FixedFormat
+from fmlc.frontend import is_power_of_two
 from fmlc.ranges import Interval
 
 MAX_DOMAIN = 1 << 16
@@ -153,7 +154,7 @@ def quantizer_levels(node, constant) -> tuple[int, int, Fraction] | None:
         scale = np.asarray(constant(node.input[1]), dtype=np.float64).ravel()
         zero = np.asarray(constant(node.input[2]), dtype=np.float64).ravel()
         bits = int(np.asarray(constant(node.input[3])).ravel()[0])
-        if scale.size != 1 or np.any(zero != 0) or not _is_pow2(scale[0]):
+        if scale.size != 1 or np.any(zero != 0) or not is_power_of_two(scale[0]):
             return None
         signed, narrow = bool(attrs.get("signed", 1)), bool(attrs.get("narrow", 0))
         if signed and bits == 1:
@@ -163,17 +164,10 @@ def quantizer_levels(node, constant) -> tuple[int, int, Fraction] | None:
         return lo, hi, Fraction(float(scale[0]))
     if node.op_type == "BipolarQuant":
         scale = np.asarray(constant(node.input[1]), dtype=np.float64).ravel()
-        if scale.size != 1 or not _is_pow2(scale[0]):
+        if scale.size != 1 or not is_power_of_two(scale[0]):
             return None
         return -1, 1, Fraction(float(scale[0]))
     return None
-
-
-def _is_pow2(v: float) -> bool:
-    if v <= 0 or not np.isfinite(v):
-        return False
-    m, _ = np.frexp(v)
-    return m == 0.5
 
 
 def to_mapping(out: np.ndarray, chain: Chain, constant) -> Mapping:

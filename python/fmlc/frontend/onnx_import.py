@@ -45,7 +45,7 @@ from xdsl.ir import Operation, SSAValue
 from fmlc import fixed
 from fmlc.dialects import fxp
 from fmlc.fixed import FixedFormat
-from fmlc.frontend import ModelImportError, exhaustive, tables
+from fmlc.frontend import ModelImportError, exhaustive, is_power_of_two, tables
 from fmlc.frontend.config import Config
 from fmlc.frontend.normalize import QUANTIZERS, load, normalize
 from fmlc.ir import FunctionBuilder
@@ -116,12 +116,6 @@ class FloatInput:
 
 def _attrs(node) -> dict:
     return {a.name: helper.get_attribute_value(a) for a in node.attribute}
-
-
-def _is_pow2(v: float) -> bool:
-    if not np.isfinite(v) or v <= 0:
-        return False
-    return np.frexp(v)[0] == 0.5
 
 
 def _log2(v: float) -> int:
@@ -390,7 +384,7 @@ class Importer:
         c = float(np.asarray(c).ravel()[0])
         if op == "Mul" and fin.scale is None and fin.offset is None:
             new = FloatInput(fin.arg, fin.name, fin.shape, c, None, list(fin.moves))
-        elif op == "Div" and fin.scale is None and fin.offset is None and _is_pow2(abs(c)):
+        elif op == "Div" and fin.scale is None and fin.offset is None and is_power_of_two(abs(c)):
             new = FloatInput(fin.arg, fin.name, fin.shape, 1.0 / c, None, list(fin.moves))
         elif op in ("Add", "Sub") and fin.offset is None and (op == "Add" or node.input[0] == fin.name or isinstance(self.env.get(node.input[0]), FloatInput)):
             new = FloatInput(fin.arg, fin.name, fin.shape, fin.scale, c if op == "Add" else -c, list(fin.moves))
@@ -434,10 +428,10 @@ class Importer:
             self.set(node.output[0], quantize_constant(node, self.float_constant(x_name), scale, zero, nbits, signed, narrow, rounding))
             return
         scale_v = np.asarray(scale, dtype=np.float64).ravel()
-        if np.any(np.asarray(zero) != 0) or scale_v.size != 1 or not _is_pow2(scale_v[0]) or (signed and nbits == 1):
+        if np.any(np.asarray(zero) != 0) or scale_v.size != 1 or not is_power_of_two(scale_v[0]) or (signed and nbits == 1):
             if self.try_exhaustive(node, x_name):
                 return
-            if signed and nbits == 1 and scale_v.size == 1 and _is_pow2(scale_v[0]) and np.all(np.asarray(zero) == 0):
+            if signed and nbits == 1 and scale_v.size == 1 and is_power_of_two(scale_v[0]) and np.all(np.asarray(zero) == 0):
                 self.bipolar(node, x_name, float(scale_v[0]))
                 return
             if np.any(np.asarray(zero) != 0) or (signed and nbits == 1):
@@ -512,12 +506,12 @@ class Importer:
         if self.constant(node.input[0]) is not None:
             w = self.float_constant(node.input[0])
             q = np.where(w >= 0, 1, -1).astype(np.int64)
-            if not _is_pow2(s):
+            if not is_power_of_two(s):
                 self.set(node.output[0], np.asarray(q * np.float32(s), dtype=np.float32))
                 return
             self.set(node.output[0], FixedConst(q, -_log2(s)))
             return
-        if not _is_pow2(s):
+        if not is_power_of_two(s):
             if self.try_exhaustive(node, node.input[0]):
                 return
             raise ModelImportError(f"BipolarQuant scale {s} is not a power of two", node.name, node.op_type)
@@ -536,7 +530,7 @@ class Importer:
             raise ModelImportError("Trunc parameters must be constants", node.name, node.op_type)
         scale, zero, in_bits = params[:3]
         s = float(np.asarray(scale).ravel()[0])
-        if np.asarray(scale).size != 1 or np.any(np.asarray(zero) != 0) or not _is_pow2(s):
+        if np.asarray(scale).size != 1 or np.any(np.asarray(zero) != 0) or not is_power_of_two(s):
             raise ModelImportError("Trunc needs one power-of-two scale and a zero point of 0", node.name, node.op_type)
         ib = int(np.asarray(in_bits).ravel()[0])
         x = self.act(node.input[0], node)
@@ -974,7 +968,7 @@ class Importer:
         recip = 1.0 / np.asarray(c, dtype=np.float64)
         x = self.act(node.input[0], node)
         per_sample = self.const_like(recip, x, node)
-        exact = all(_is_pow2(abs(v)) for v in np.asarray(recip).ravel() if v != 0)
+        exact = all(is_power_of_two(abs(v)) for v in np.asarray(recip).ravel() if v != 0)
         cc, cf = exact_or(per_sample, self.weight_format(node), exact=exact)
         cv = self.const_op(cc, cf)
         y = self.emit(fxp.MulOp(x.value, cv, self.result_format(node, None if exact else self.config.default_precision)), node).result
@@ -1282,7 +1276,7 @@ def quantize_constant(node, x, scale, zero, bits: int, signed: bool, narrow: boo
     z32 = np.asarray(zero, dtype=np.float32)
     y = int_quant(x32, s32, z32, np.float32(bits), signed, narrow, rounding)
     scales = np.asarray(scale, dtype=np.float64).ravel()
-    if np.all(z32 == 0) and all(_is_pow2(float(v)) for v in scales):
+    if np.all(z32 == 0) and all(is_power_of_two(float(v)) for v in scales):
         frac = max(-_log2(float(v)) for v in scales)
         codes = np.asarray(np.rint(np.ldexp(np.asarray(y, dtype=np.float64), frac)), dtype=np.int64)
         if not np.array_equal(np.ldexp(codes.astype(np.float64), -frac), np.asarray(y, dtype=np.float64)):
@@ -1298,7 +1292,7 @@ def transpose_const(c):
 def scale_const(c, factor: float, node):
     if factor == 1.0:
         return c
-    if isinstance(c, FixedConst) and _is_pow2(abs(factor)):
+    if isinstance(c, FixedConst) and is_power_of_two(abs(factor)):
         shift = _log2(abs(factor))
         sign = -1 if factor < 0 else 1
         if shift >= 0:
