@@ -86,8 +86,16 @@ def test_unknown_op(tmp_path):
 
 
 def test_wrong_opset(tmp_path):
-    path = write(tmp_path, mlp(opset=3))
-    check_cli_refuses(tmp_path, path, "ONNX opset 3 is not supported", "opsets 7 to 22")
+    path = write(tmp_path, mlp(opset=30))
+    check_cli_refuses(tmp_path, path, "ONNX opset 30 is not supported", "opsets 7 to 22")
+
+
+def test_old_opset_is_upgraded(tmp_path):
+    """Opsets below 7 go through onnx.version_converter (said on stderr), not a refusal."""
+    path = write(tmp_path, mlp(opset=6))
+    result = fmlc("import", path)
+    assert result.returncode == 0, result.stderr
+    assert "opset 6 was upgraded" in result.stderr
 
 
 def test_dynamic_shape(tmp_path):

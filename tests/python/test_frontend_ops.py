@@ -278,22 +278,53 @@ def test_float_preprocessing_folds_into_quantize(tmp_path):
     assert np.array_equal(run_fmlc(tmp_path, model, x), run_qonnx(model, x).reshape(len(x), -1))
 
 
-def test_non_power_of_two_scale_becomes_explicit_multiplies(tmp_path):
-    """A Quant with scale 0.1 on an input with too many codes to tabulate: x * (1/s), round,
-    times s, with 24-bit constants and the error bound noted in the IR."""
-    from fmlc.ir import print_module
-
-    qi, ii = quant("x", 2.0**-16, 20, "qin")  # 2**20 codes: too many to tabulate
+def test_non_power_of_two_scale_becomes_exact_thresholds(tmp_path):
+    """A Quant with scale 0.1 after a 20-bit quantizer (2**20 codes: too many to tabulate):
+    thresholds found by bisection with QONNX's own float32 division, so the levels are the
+    reference's on every input, ties included; the output is QONNX's float32 q * 0.1f."""
+    qi, ii = quant("x", 2.0**-16, 20, "qin")
     q, iq = quant("qin_q", 0.1, 6, "q", out="y")
     model = make([qi, q], [("x", (1, 3))], ii + iq, qonnx=True)
     path = tmp_path / "m.onnx"
     path.write_bytes(model.SerializeToString())
-    text = print_module(import_model(path))
-    assert "non-power-of-two Quant scale" in text and "error <=" in text
+    from fmlc.frontend.onnx_import import import_model_with_report
+
+    _, report = import_model_with_report(path)
+    assert [n.how for n in report.nodes if n.name == "q"] == ["thresholds"]
+    assert report.outputs["y"].max_abs == 0.0
     x = x_of((3,), n=300, scale=4.0)
-    got, ref = run_fmlc(tmp_path, model, x), run_qonnx(model, x).reshape(len(x), -1)
-    # the levels q agree (1/s kept to 24 bits moves only values within 2**-20 of a tie), and
-    # q * s differs from float32's q * 0.1f by the constant's error times |q| <= 32
-    same_level = np.rint(got / 0.1) == np.rint(ref / 0.1)
-    assert np.mean(same_level) >= 0.99
-    assert np.abs(got - ref)[same_level].max() <= 32 * 2.0**-27 + 32 * 2.0**-26
+    x[:60] = (np.arange(-30, 30).reshape(60, 1) + 0.5).astype(np.float32) * np.float32(0.1)  # near ties
+    assert np.array_equal(run_fmlc(tmp_path, model, x), run_qonnx(model, x).reshape(len(x), -1))
+
+
+def test_neg(tmp_path):
+    close(tmp_path, make([node("Neg", ["x"])], [("x", (1, 4))]), x_of((4,)), EPS)
+
+
+def test_resize_nearest_is_exact(tmp_path):
+    """Resize (nearest, integer factors) repeats values: bit-exact in a quantized model, for the
+    coordinate modes that replicate; a mode that shifts pixels is refused with the reason."""
+    from fmlc.frontend import ModelImportError
+
+    qi, ii = quant("x", 2.0**-3, 6, "qin")
+    for mode, nearest in (("asymmetric", "floor"), ("half_pixel", "round_prefer_floor")):
+        rs = helper.make_node("Resize", ["qin_q", "", "sc"], ["y"], name="resize_0", mode="nearest", coordinate_transformation_mode=mode, nearest_mode=nearest)
+        model = make([qi, rs], [("x", (1, 2, 3, 4))], ii + [("sc", np.array([1, 1, 2, 3], dtype=np.float32))], qonnx=True)
+        x = x_of((2, 3, 4), n=50, scale=3.0)
+        assert np.array_equal(run_fmlc(tmp_path, model, x).reshape(len(x), -1), run_qonnx(model, x).reshape(len(x), -1)), mode
+    bad = helper.make_node("Resize", ["qin_q", "", "sc"], ["y"], name="resize_bad", mode="nearest", coordinate_transformation_mode="asymmetric", nearest_mode="ceil")
+    model = make([qi, bad], [("x", (1, 2, 3, 4))], ii + [("sc", np.array([1, 1, 2, 2], dtype=np.float32))], qonnx=True)
+    path = tmp_path / "bad.onnx"
+    path.write_bytes(model.SerializeToString())
+    with pytest.raises(ModelImportError, match="resize_bad.*does not repeat"):
+        import_model(path)
+
+
+def test_upsample_opset9(tmp_path):
+    up = helper.make_node("Upsample", ["x", "sc"], ["y"], name="up_0", mode="nearest")
+    model = make([up], [("x", (1, 2, 3))], [("sc", np.array([1, 1, 2], dtype=np.float32))], opset=9)
+    close(tmp_path, model, x_of((2, 3)), EPS)
+
+
+def test_abs(tmp_path):
+    close(tmp_path, make([node("Abs", ["x"])], [("x", (1, 4))]), x_of((4,)), EPS)

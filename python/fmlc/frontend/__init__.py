@@ -2,7 +2,7 @@
 
 ``fmlc.frontend.onnx_import.import_model(path, config)`` is the entry point; ``normalize``
 cleans the graph (shapes, constant folding, names), ``config`` reads the user's precisions,
-``tables`` builds lookup tables for non-linear functions and Softmax, and ``exhaustive``
+``tables`` builds lookup tables for non-linear functions and Softmax, and ``staircase``
 evaluates float subgraphs exactly over finite fixed-point domains.
 """
 

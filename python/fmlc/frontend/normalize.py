@@ -24,7 +24,10 @@ from google.protobuf.message import DecodeError
 from fmlc.frontend import ModelImportError
 
 MIN_OPSET, MAX_OPSET = 7, 22
-QONNX_DOMAINS = ("qonnx.custom_op.general", "onnx.brevitas", "finn.custom_op.general", "finn")
+QONNX_DOMAINS = ("qonnx.custom_op.general", "onnx.brevitas", "finn.custom_op.general", "finn", "qonnx.custom_op.channels_last")
+CHANNELS_LAST_OPS = ("Conv", "MaxPool", "BatchNormalization")
+UPGRADE_TO = 11
+"""Models older than opset 7 are upgraded to this opset with ``onnx.version_converter``."""
 QUANTIZERS = ("Quant", "BipolarQuant", "Trunc", "MultiThreshold")
 
 
@@ -37,6 +40,10 @@ def load(path: str | Path) -> onnx.ModelProto:
         raise ModelImportError(f"{path}: no such file") from None
     except IsADirectoryError:
         raise ModelImportError(f"{path}: is a folder, not an ONNX file") from None
+    except OSError as err:
+        from fmlc.errors import os_message
+
+        raise ModelImportError(os_message(err, path)) from None
     if not data:
         raise ModelImportError(f"{path}: the file is empty")
     try:
@@ -45,7 +52,11 @@ def load(path: str | Path) -> onnx.ModelProto:
         raise ModelImportError(f"{path}: not a readable ONNX model; the file may be truncated or corrupt ({err})") from None
     if not model.graph.node:
         raise ModelImportError(f"{path}: the ONNX graph has no nodes (truncated or empty model?)")
+    from fmlc.frontend.validate import check_graph, load_external_data
+
     _check_connected(model, path)
+    load_external_data(model, p)
+    check_graph(model, path)
     return model
 
 
@@ -67,9 +78,35 @@ def _check_connected(model: onnx.ModelProto, path) -> None:
             raise ModelImportError(f"{path}: graph output '{out.name}' is produced by no node")
 
 
-def check_opsets(model: onnx.ModelProto) -> None:
+def standard_opset(model: onnx.ModelProto) -> int | None:
     versions = {o.domain: o.version for o in model.opset_import}
-    std = versions.get("", versions.get("ai.onnx"))
+    return versions.get("", versions.get("ai.onnx"))
+
+
+def upgrade(model: onnx.ModelProto, log=None) -> onnx.ModelProto:
+    """Models exported at opsets below 7 (old PyTorch exporters) are upgraded in one call of
+    ``onnx.version_converter``; fmlc says so, and refuses only when the converter fails."""
+    std = standard_opset(model)
+    if std is None or std >= MIN_OPSET:
+        return model
+    from onnx import version_converter
+
+    try:
+        upgraded = version_converter.convert_version(model, UPGRADE_TO)
+    except Exception as err:  # noqa: BLE001 - the converter raises several kinds
+        raise ModelImportError(f"ONNX opset {std} is older than fmlc reads ({MIN_OPSET} to {MAX_OPSET}) and onnx.version_converter cannot upgrade it: {err}") from None
+    message = f"fmlc: note: the model's ONNX opset {std} was upgraded to {UPGRADE_TO} with onnx.version_converter"
+    if log is not None:
+        log(message)
+    else:
+        import sys
+
+        print(message, file=sys.stderr)
+    return upgraded
+
+
+def check_opsets(model: onnx.ModelProto) -> None:
+    std = standard_opset(model)
     if std is None:
         raise ModelImportError("the model imports no standard ONNX opset")
     if not MIN_OPSET <= std <= MAX_OPSET:
@@ -77,6 +114,8 @@ def check_opsets(model: onnx.ModelProto) -> None:
     for node in model.graph.node:
         if node.domain not in ("", "ai.onnx") and node.domain not in QONNX_DOMAINS:
             raise ModelImportError(f"operator domain '{node.domain}' is not supported (fmlc reads standard ONNX and QONNX)", node.name, node.op_type)
+        if node.domain == "qonnx.custom_op.channels_last" and node.op_type not in CHANNELS_LAST_OPS:
+            raise ModelImportError(f"{node.op_type} in the channels-last domain is not supported (fmlc reads {', '.join(CHANNELS_LAST_OPS)} there)", node.name, node.op_type)
 
 
 def name_nodes(model: onnx.ModelProto) -> None:
@@ -91,13 +130,14 @@ def name_nodes(model: onnx.ModelProto) -> None:
             taken.add(name)
 
 
-def normalize(model: onnx.ModelProto):
+def normalize(model: onnx.ModelProto, log=None):
     """A qonnx ModelWrapper of the cleaned graph (see the module docstring)."""
     from qonnx.core.modelwrapper import ModelWrapper
     from qonnx.transformation.fold_constants import FoldConstants
     from qonnx.transformation.general import RemoveStaticGraphInputs
     from qonnx.transformation.infer_shapes import InferShapes
 
+    model = upgrade(model, log)
     check_opsets(model)
     name_nodes(model)
     for node in model.graph.node:  # Brevitas exports quantizers under its own domain

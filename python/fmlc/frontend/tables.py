@@ -125,3 +125,51 @@ def softmax_error(types: SoftmaxTypes, n: int, samples: int = 20000, spread: flo
     ref = np.exp(x - x.max(axis=1, keepdims=True))
     ref /= ref.sum(axis=1, keepdims=True)
     return float(np.max(np.abs(got - ref)))
+
+
+def softmax_bound(types: SoftmaxTypes, n: int, x_frac: int, x_err: float) -> float:
+    """A bound on |fxp softmax - the reference's float32 softmax| over ``n`` values.
+
+    With ``E_i = exp(-(max - x_i))`` and ``S = sum E_i >= 1`` (the largest term is 1):
+
+    - the difference ``d`` rounds by at most ``rho`` (none when x's grid lies on diff's), and
+      saturates at ``D``: each exp entry is off by at most ``(e^rho - 1) E_i + eps_e + sigma``
+      with ``eps_e`` the exp table's largest entry error and ``sigma = exp(-D)``;
+    - the sum is then within ``(e^rho - 1) S + A`` of S, ``A = n (eps_e + sigma) + eps_s``;
+    - ``1/s`` is within ``kappa = ((e^rho - 1) + A) / ((2 - e^rho) - A)`` of ``1/S`` (worst at
+      S = 1), and the reciprocal table adds its largest entry error ``eps_inv``;
+    - so ``|e_i r - E_i / S| <= ((e^rho - 1) + eps_e + sigma) r_max + eps_inv + kappa``, and the
+      result cast adds ``eps_y``.
+
+    The reference computes from logits within ``x_err`` of fmlc's (softmax moves by at most
+    ``e^(2 x_err) - 1``) and rounds in float32 (at most ``(2n + 20) u``).
+    """
+    d, e, s, inv, y = types.diff, types.exp, types.sum, types.inv, types.result
+    exp_table, inv_table = softmax_tables(types)
+    dg = grid(d)
+    eps_e = float(np.max(np.abs(fixed.to_float(np.asarray(exp_table), e.frac) - np.exp(-dg)))) * (1 + 1e-9) + 1e-15
+    rho = 0.0 if x_frac <= d.frac else _cast_error(d)
+    sigma = float(np.exp(-float(d.max_value)))
+    eps_s, eps_y = _cast_error(s), _cast_error(y)
+    g = np.expm1(rho)
+    a = n * (eps_e + sigma) + eps_s
+    s_min = (2.0 - np.exp(rho)) - a
+    if s_min <= 0:
+        return float("inf")
+    kappa = (g + a) / s_min
+    sg = grid(s)
+    reach = sg >= s_min - 2.0**-s.frac  # the sum never falls below s_min (less its rounding)
+    eps_inv = float(np.max(np.abs(fixed.to_float(np.asarray(inv_table), inv.frac)[reach] - 1.0 / sg[reach]))) * (1 + 1e-9) + 1e-15
+    r_max = 1.0 / s_min + eps_inv
+    e_max = float(np.max(fixed.to_float(np.asarray(exp_table), e.frac)))
+    if n * e_max > float(s.max_value) or r_max > float(inv.max_value) or r_max * e_max > float(y.max_value):
+        return float("inf")  # a saturation the analysis does not cover
+    ours = (g + eps_e + sigma) * r_max + eps_inv + kappa + eps_y
+    reference = float(np.expm1(2.0 * x_err)) + (2 * n + 20) * 2.0**-24
+    return float(ours + reference)
+
+
+def _cast_error(fmt: FixedFormat) -> float:
+    """The most a cast to ``fmt`` moves an in-range value."""
+    lsb = 2.0**-fmt.frac
+    return lsb / 2 if fmt.rounding.startswith("RND") else lsb
