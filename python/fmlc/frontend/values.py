@@ -150,14 +150,30 @@ def exact_const(arr: np.ndarray) -> FixedConst:
     arr = np.asarray(arr, dtype=np.float64)
     if not np.all(np.isfinite(arr)):
         raise ValueError("a constant holds a non-finite value")
-    frac = max((fixed.code_of_float_exact(float(v))[1] for v in np.unique(arr)), default=0)
+    frac = _needed_frac(arr)
     if frac > 200:
         raise ValueError("a constant needs more than 200 fractional bits to be exact")
+    top = float(np.max(np.abs(arr))) if arr.size else 0.0
+    if top == 0.0 or np.log2(top) + frac < 62:
+        # every value times 2**frac is an integer below 2**62: exact in float64, then int64
+        return FixedConst(np.ldexp(arr, frac).astype(np.int64), frac)
     codes = np.array([int(Fraction(float(v)) * (1 << frac)) for v in arr.ravel()], dtype=object).reshape(arr.shape)
     fc = FixedConst(codes, frac)
     if fixed.bits_needed(codes) <= 62:
         fc = FixedConst(codes.astype(np.int64), frac)
     return fc
+
+
+def _needed_frac(arr: np.ndarray) -> int:
+    """The fewest fractional bits (>= 0) that make every float of ``arr`` an integer code."""
+    nz = arr[arr != 0]
+    if nz.size == 0:
+        return 0
+    mant, exp = np.frexp(nz)  # nz = mant * 2**exp, 0.5 <= |mant| < 1
+    m = np.abs(np.ldexp(mant, 53)).astype(np.int64)  # an integer: 53 significant bits
+    low = m & -m  # the lowest set bit
+    tz = np.log2(low.astype(np.float64)).astype(np.int64)  # exact: a power of two
+    return max(0, int(np.max(53 - exp - tz)))
 
 
 SIGNIFICANT_BITS = 24
