@@ -340,7 +340,9 @@ class ImporterCore:
             v = self.materialize(v, name)
         v = self.exact_output(v, name)
         bound = OutputBound()
-        if self.quantized and not (v.real.exact and v.real.err == 0.0):
+        if not self.quantized:
+            bound = OutputBound(max_abs=float("inf"), detail="a float model: accuracy follows the configured precision (no bit-level claim)")
+        elif not (v.real.exact and v.real.err == 0.0):
             bound = OutputBound(max_abs=float(v.real.err), detail="the reference rounds in float32 where fmlc computes exactly")
         self.report.outputs[name] = bound
         return self.canonical(v).value

@@ -79,7 +79,9 @@ class ImportReport:
             lines.append(f"# input '{name}' has no quantizer in the model: fmlc casts it to {fmt}; the guarantees below hold for inputs on that grid")
         lines.append("# outputs")
         for name, b in self.outputs.items():
-            if b.max_abs == 0.0:
+            if b.max_abs == float("inf"):
+                text = "no bound"
+            elif b.max_abs == 0.0:
                 text = "bit-exact with the reference"
             else:
                 text = f"|fmlc - reference| <= {b.max_abs:.6g}"
