@@ -244,3 +244,97 @@ def test_softmax_bound_holds(n):
     measured = tables.softmax_error(types, n, samples=4000, spread=8.0, seed=n)
     bound = tables.softmax_bound(types, n, 10, 0.0)
     assert measured <= bound < 0.01
+
+
+# ------------------------------------------------------------------ regressions (adversarial review)
+
+
+def _graph(nodes, inputs, inits, opset=13, in_type=TensorProto.FLOAT):
+    used = {i for n in nodes for i in n.input}
+    outs = [o for n in nodes for o in n.output if o not in used]
+    graph = helper.make_graph(
+        nodes, "case", [helper.make_tensor_value_info(k, in_type, list(s)) for k, s in inputs], [helper.make_tensor_value_info(o, TensorProto.FLOAT, None) for o in outs],
+        [numpy_helper.from_array(np.asarray(v, dtype=np.float32) if np.asarray(v).dtype.kind == "f" else np.asarray(v), k) for k, v in inits],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset), helper.make_opsetid("qonnx.custom_op.general", 1)])
+    model.ir_version = 8
+    return model
+
+
+def _quant(x, s, bits, name, signed=1, mode="ROUND", out=None):
+    n = helper.make_node("Quant", [x, f"{name}_s", f"{name}_z", f"{name}_b"], [out or f"{name}_q"], name=name, domain="qonnx.custom_op.general", signed=signed, narrow=0, rounding_mode=mode)
+    return n, [(f"{name}_s", np.float32(s)), (f"{name}_z", np.float32(0.0)), (f"{name}_b", np.float32(bits))]
+
+
+def _check_against_reference(tmp_path, model, x):
+    path = tmp_path / "case.onnx"
+    onnx.save(model, path)
+    module, report = import_model_with_report(path)
+    emu = Emulator(resolve(module))
+    got = emu.run(x.reshape((len(x),) + emu.input_shapes[0]))[0]
+    ref = reference(path, x)
+    bound = next(iter(report.outputs.values())).max_abs
+    diff = np.abs(got.reshape(ref.shape) - ref)
+    assert diff.max() <= bound, f"|fmlc - reference| = {diff.max()} beyond the stated {bound}"
+    return report, diff
+
+
+def test_bias_along_another_axis_is_not_folded(tmp_path):
+    """A [F]-shaped constant after an NCHW Conv broadcasts along W, not the channels."""
+    rng = np.random.default_rng(0)
+    q1, i1 = _quant("x", 2.0**-3, 8, "qin")
+    qw, iw = _quant("W", 2.0**-2, 4, "qw")
+    conv = helper.make_node("Conv", ["qin_q", "qw_q"], ["h"], name="conv", pads=[1, 1, 1, 1])
+    add = helper.make_node("Add", ["h", "b"], ["hb"], name="bias")
+    q2, i2 = _quant("hb", 2.0**-2, 8, "qout", out="y")
+    model = _graph([q1, qw, conv, add, q2], [("x", (1, 2, 4, 4))], i1 + iw + i2 + [("W", rng.normal(size=(4, 2, 3, 3))), ("b", np.array([0.0, 10.0, -10.0, 5.0]))])
+    x = rng.uniform(-4, 4, (8, 2, 4, 4)).astype(np.float32)
+    report, diff = _check_against_reference(tmp_path, model, x)
+    assert diff.max() == 0.0
+
+
+def test_half_up_cast_of_a_fine_value_follows_float32(tmp_path):
+    """QONNX's HALF_UP adds 0.5 in float32: 0.5 - 2**-25 + 0.5 rounds to 1.0."""
+    q1, i1 = _quant("x", 2.0**-25, 24, "qin", signed=0)
+    q2, i2 = _quant("qin_q", 1.0, 4, "qout", signed=0, mode="HALF_UP", out="y")
+    model = _graph([q1, q2], [("x", (1, 3))], i1 + i2)
+    x = np.array([[0.5 - 2.0**-25, 0.25, 0.5]], dtype=np.float32).repeat(2, axis=0)
+    report, diff = _check_against_reference(tmp_path, model, x)
+    assert diff.max() == 0.0
+
+
+def test_sub_near_two_to_the_24(tmp_path):
+    q1, i1 = _quant("x", 1.0, 24, "qin", signed=0)
+    sub = helper.make_node("Sub", ["qin_q", "c"], ["y"], name="sub")
+    model = _graph([q1, sub], [("x", (1, 4))], i1 + [("c", np.float32(-3.0))])
+    x = np.array([[2.0**24 - 2, 2.0**24 - 4, 5.0, 2.0**24 - 2]], dtype=np.float32)
+    _check_against_reference(tmp_path, model, x)
+
+
+@pytest.mark.parametrize("case", ["leaky_negative_slope", "softplus", "wide_quant", "float16", "double_scale"])
+def test_refusals_name_the_reason(tmp_path, case):
+    if case == "leaky_negative_slope":  # folds the line: not monotone, too wide to tabulate
+        q1, i1 = _quant("x", 2.0**-12, 20, "qin")
+        act = helper.make_node("LeakyRelu", ["qin_q"], ["a"], name="act", alpha=-0.3)
+        q2, i2 = _quant("a", 2.0**-4, 8, "qout", out="y")
+        model, words = _graph([q1, act, q2], [("x", (1, 3))], i1 + i2), "LeakyRelu 'act' is not monotone"
+    elif case == "softplus":  # onnxruntime's bits depend on the element's position
+        q1, i1 = _quant("x", 2.0**-4, 8, "qin")
+        act = helper.make_node("Softplus", ["qin_q"], ["a"], name="act")
+        q2, i2 = _quant("a", 0.1, 8, "qout", out="y")
+        model, words = _graph([q1, act, q2], [("x", (1, 5))], i1 + i2), "body and the tail"
+    elif case == "wide_quant":  # QONNX's clamp bound is a float32
+        q1, i1 = _quant("x", 1.0, 32, "qin")
+        model, words = _graph([q1], [("x", (1, 4))], i1), "32-bit input quantizer"
+    elif case == "float16":
+        q1, i1 = _quant("x", 0.3, 8, "qin")
+        model, words = _graph([q1], [("x", (1, 4))], i1, in_type=TensorProto.FLOAT16), "FLOAT16"
+    else:
+        q1, i1 = _quant("x", 0.3, 8, "qin")
+        model, words = _graph([q1], [("x", (1, 4))], i1), "stored as float64"
+        scale = next(t for t in model.graph.initializer if t.name == "qin_s")
+        scale.CopyFrom(numpy_helper.from_array(np.float64(np.float32(0.3)), "qin_s"))  # QONNX then divides in float64
+    path = tmp_path / "case.onnx"
+    onnx.save(model, path)
+    with pytest.raises(ModelImportError, match=words):
+        import_model_with_report(path)

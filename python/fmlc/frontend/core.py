@@ -99,6 +99,9 @@ class ImporterCore:
             elem = inp.type.tensor_type.elem_type
             if elem not in FLOAT_TYPES:
                 raise ModelImportError(f"graph input '{inp.name}' has element type {onnx.TensorProto.DataType.Name(elem)}; fmlc takes float inputs")
+            if self.quantized and elem == onnx.TensorProto.FLOAT16:
+                # numpy promotes float16 / float32 to float32, onnxruntime computes in float16: no one semantics to follow
+                raise ModelImportError(f"graph input '{inp.name}' is FLOAT16 in a quantized model; export it as FLOAT (float32)")
             shape = tuple(d.dim_value for d in inp.type.tensor_type.shape.dim)
             types.append(TensorType(FLOAT_TYPES[elem], list(shape[1:])))
             names.append(inp.name)

@@ -126,7 +126,7 @@ class ElementwiseOps:
         y = self.emit(fxp.SoftmaxOp(x.value, types.result, types.diff, types.exp, types.sum, types.inv, exp_table, inv_table), node).result
         real = Real()
         if self.quantized:
-            bound = tables.softmax_bound(types, n, self.magnitude(x.value), x.real.err)
+            bound = tables.softmax_bound(types, n, self.format_of(x.value).frac, x.real.err)
             real = Real(exact=False, err=bound)
             self.report.add(node, "bounded", f"fmlc's one Softmax definition (tables, docs/semantics.md); |fmlc - float softmax| <= {bound:.3g}")
         else:
@@ -194,7 +194,7 @@ class ElementwiseOps:
             fc = c if isinstance(c, FixedConst) else exact_const(values)
         except ValueError:
             return False
-        if op_cls in (fxp.AddOp, fxp.SubOp) and not _sum_fits_f32(self.ranges[x.value], fc):
+        if op_cls in (fxp.AddOp, fxp.SubOp) and not _sum_fits_f32(self.ranges[x.value], fc, op_cls is fxp.SubOp, const_first):
             return False  # float32 would round the sum: leave it to the float chain
         per_sample = self.const_like(np.asarray(fc.codes), x, node)
         cv = self.const_op(per_sample, FixedConst(per_sample, fc.frac).format())
@@ -400,12 +400,18 @@ def _exact_values(c) -> bool:
     return fixed.bits_needed(np.asarray(fc.codes, dtype=object)) <= 24
 
 
-def _sum_fits_f32(x, c: FixedConst) -> bool:
-    """Whether x + c (x's exact range, c exact) is always exactly a float32."""
+def _sum_fits_f32(x, c: FixedConst, sub: bool = False, const_first: bool = False) -> bool:
+    """Whether x + c, x - c or c - x (x's exact range, c exact) is always exactly a float32."""
     frac = max(x.frac, c.frac)
     codes = np.asarray(c.codes, dtype=object)
-    lo = (x.lo << (frac - x.frac)) + (int(codes.min()) << (frac - c.frac))
-    hi = (x.hi << (frac - x.frac)) + (int(codes.max()) << (frac - c.frac))
+    xl, xh = x.lo << (frac - x.frac), x.hi << (frac - x.frac)
+    cl, ch = int(codes.min()) << (frac - c.frac), int(codes.max()) << (frac - c.frac)
+    if not sub:
+        lo, hi = xl + cl, xh + ch
+    elif const_first:
+        lo, hi = cl - xh, ch - xl
+    else:
+        lo, hi = xl - ch, xh - cl
     return max(abs(lo), abs(hi)) <= 1 << F32.MANTISSA
 
 

@@ -72,7 +72,7 @@ class LinearOps:
             raise ModelImportError(f"input has {x.shape[-1]} features, weights expect {k}", node.name, node.op_type)
         acc = self.config.precision(node.name, node.op_type, "accum")
         if self.quantized:
-            layer = QuantizedLinear(self, node, x, w, bias, out_name, m, out_axis=1, reduce_axes=(0,))
+            layer = QuantizedLinear(self, node, x, w, bias, out_name, m, out_axis=x.rank - 1, reduce_axes=(0,))
             wv, bv, out_name, real = layer.build()
             op = fxp.DenseOp(layer.x.value, wv, bv, acc, self.result_format(node, None))
             self.layer_attrs(op, node)
@@ -80,7 +80,7 @@ class LinearOps:
             layer.finish(y)
             self.set(out_name, Act(y, x.shape[:-1] + (m,), 0, x.order, layer.real))
             return
-        wv, bv, exact, out_name = self.float_linear_params(node, w, bias, out_name, m, out_axis=1)
+        wv, bv, exact, out_name = self.float_linear_params(node, w, bias, out_name, m, out_axis=1, channel_axis=x.rank - 1)
         op = fxp.DenseOp(x.value, wv, bv, acc, self.linear_result(node, exact))
         self.layer_attrs(op, node)
         y = self.emit(op, node).result
@@ -93,7 +93,7 @@ class LinearOps:
 
     # ---------------------------------------------------------------- float models
 
-    def float_linear_params(self, node, w, bias, out_name: str, channels: int, out_axis: int):
+    def float_linear_params(self, node, w, bias, out_name: str, channels: int, out_axis: int, channel_axis: int = 1):
         """Weight and bias constants of a dense/conv layer in a float model.
 
         A constant Add right after the layer is its bias; a BatchNormalization after it folds
@@ -102,7 +102,7 @@ class LinearOps:
         """
         consumed = []
         if bias is None:
-            add, bias = self.following_bias(out_name, channels)
+            add, bias = self.following_bias(out_name, channels, channel_axis)
             if add is not None:
                 consumed.append(add)
                 out_name = add.output[0]
@@ -127,8 +127,9 @@ class LinearOps:
         codes = fixed.to_kind(fixed.from_float(_values(value), role_fmt), "int")
         return codes, role_fmt
 
-    def following_bias(self, name: str, channels: int):
-        """(the Add node, its constant as a per-channel bias) when ``name`` feeds only a constant Add."""
+    def following_bias(self, name: str, channels: int, channel_axis: int):
+        """(the Add node, its constant as a per-channel bias) when ``name`` feeds only a constant
+        Add that varies along the layer's channel axis (ONNX ``channel_axis``) alone."""
         nxt = self.single_consumer(name)
         if nxt is None or nxt.op_type != "Add":
             return None, None
@@ -137,10 +138,12 @@ class LinearOps:
         if b is None:
             return None, None
         arr = _array(b)
-        if arr.size not in (1, channels):
+        rank = len(self.onnx_shape(name))
+        if arr.size not in (1, channels) or arr.ndim > rank:
             return None, None
-        # the constant must broadcast along the channel axis only
-        if arr.ndim > 1 and sorted(arr.shape)[:-1] != [1] * (arr.ndim - 1):
+        # right-aligned against the output: every axis but the channel axis must be 1
+        shape = (1,) * (rank - arr.ndim) + tuple(arr.shape)
+        if any(size != 1 for ax, size in enumerate(shape) if ax != channel_axis % rank):
             return None, None
         if isinstance(b, FixedConst):
             return nxt, FixedConst(np.broadcast_to(np.asarray(b.codes).ravel(), (channels,)).copy(), b.frac)
@@ -223,7 +226,7 @@ class LinearOps:
             layer.finish(y)
             self.set(out_name, Act(y, out_shape, 0, out_order, layer.real))
             return
-        wv, bv, exact, out_name = self.float_linear_params(node, wt, bias, node.output[0], f, out_axis=nsp + 1)
+        wv, bv, exact, out_name = self.float_linear_params(node, wt, bias, node.output[0], f, out_axis=nsp + 1, channel_axis=out_axis)
         op = fxp.ConvOp(x.value, wv, bv, acc, self.linear_result(node, exact), strides, dilations, pads, group)
         self.layer_attrs(op, node)
         y = self.emit(op, node).result
@@ -281,7 +284,7 @@ class QuantizedLinear:
         consumed = []
         bias = self.bias
         if bias is None:
-            add, bias = imp.following_bias(self.out_name, self.channels)
+            add, bias = imp.following_bias(self.out_name, self.channels, self.out_axis)
             if add is not None:
                 consumed.append(add)
                 self.out_name = add.output[0]

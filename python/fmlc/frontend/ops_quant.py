@@ -42,6 +42,11 @@ class QuantParams:
         bits = importer.float_constant(node.input[3])
         if scale is None or zero is None or bits is None:
             raise ModelImportError("scale, zero point and bit width must be constants", node.name, node.op_type)
+        for name in node.input[1:3]:
+            stored = importer.reference_constant(name)
+            if np.result_type(np.float32, np.asarray(stored).dtype) != np.float32:
+                # QONNX then computes the quantizer in that type (numpy promotion), not float32
+                raise ModelImportError(f"the quantizer's parameter '{name}' is stored as {np.asarray(stored).dtype}; fmlc reads float32 quantizers (as exporters write them)", node.name, node.op_type)
         a = attrs(node)
         self.signed, self.narrow = bool(a.get("signed", 1)), bool(a.get("narrow", 0))
         self.rounding = str(a.get("rounding_mode", "ROUND")).upper()
@@ -182,6 +187,8 @@ class QuantOps:
         """A QONNX quantizer on a float graph input: its own float32 semantics, on the host."""
         if not p.per_tensor:
             raise ModelImportError("a per-channel quantizer on a float graph input is not supported (per-tensor is)", node.name, node.op_type)
+        if p.bits > 24:
+            raise ModelImportError(f"a {p.bits}-bit input quantizer: QONNX's float32 clamp bounds are not the integers they stand for past 24 bits", node.name, node.op_type)
         s, z = p.s, p.z
         if not F32.is_f32(s):
             raise ModelImportError("the input quantizer's scale is not a float32 value", node.name, node.op_type)
@@ -234,10 +241,24 @@ class QuantOps:
         act = v
         if not isinstance(act, Act):
             raise ModelImportError(f"input '{x_name}' is not a runtime tensor", node.name, node.op_type)
-        if p.pow2 and not p.bipolar and not act.pending and act.real.identity:
+        if p.bits > 24:
+            # QONNX's clamp bound 2**(b-1) - 1 is itself rounded to float32 past 24 bits
+            raise ModelImportError(f"a {p.bits}-bit Quant on a runtime tensor: QONNX's float32 clamp bounds are not the integers they stand for past 24 bits", node.name, node.op_type)
+        if p.pow2 and not p.bipolar and not act.pending and act.real.identity and self.cast_is_exact(act, p):
             self.cast_quant(node, act, p)
             return
         self.quantize_chain(node, act)
+
+    def cast_is_exact(self, act: Act, p: QuantParams) -> bool:
+        """Whether QONNX's float32 rounding of ``x / s`` equals ap_fixed rounding of the exact value:
+        always for ROUND/FLOOR/DOWN (float32 rounds x / s itself exactly), and for HALF_UP/HALF_DOWN
+        while ``|x / s| +- 0.5`` is exact in float32 (QONNX adds 0.5 in float32 first)."""
+        if p.rounding not in ("HALF_UP", "HALF_DOWN"):
+            return p.rounding in ROUNDING_TO_FIXED
+        iv = self.ranges[act.value]
+        frac = iv.frac + log2_exact(p.s)  # fractional bits of x / s
+        top = min(max(abs(iv.lo), abs(iv.hi)) * 2.0**-iv.frac / p.s, float(max(abs(p.qmin), p.qmax))) + 1.0
+        return np.log2(top) + max(frac, 1) <= F32.MANTISSA
 
     def cast_quant(self, node, act: Act, p: QuantParams) -> None:
         """A power-of-two Quant on an exact fixed-point value: a cast (QONNX's rounding and clamp)."""

@@ -42,6 +42,10 @@ PIECEWISE_OPS = MONOTONE_OPS - {"Sigmoid", "Tanh", "Softplus", "Softsign", "Elu"
 correctly rounded, rounding functions.  Transcendental functions are computed by approximations
 that are not proven monotone in float32, so wide chains through them are not bisected."""
 ELEMENTWISE_OPS = MONOTONE_OPS | {"Abs"}
+POSITION_DEPENDENT = {"Softplus", "Elu", "Selu"}
+"""onnxruntime (MLAS) computes these with one float32 formula on blocks of a tensor and another on
+its last elements: the reference's bits depend on the position (tests/python/test_reference_kernels.py
+checks which ops are so)."""
 
 
 class StaircaseError(ValueError):
@@ -165,17 +169,54 @@ def find(
     ``estimate(codes [N, C]) -> float32 [N, C]`` is the float32 value the chain's first node
     sees for each code (exactly the reference's when the input is exact).
     """
+    for n in nodes:
+        if n.op_type in POSITION_DEPENDENT:
+            raise StaircaseError(
+                f"onnxruntime computes {n.op_type} ('{n.name}') with different float32 formulas for the body and the tail of a "
+                "tensor, so the reference's bits depend on where a value sits, not only on the value"
+            )
     count = hi - lo + 1
     if count * channels <= EXHAUSTIVE_BUDGET:
         return _exhaustive(lo, hi, channels, estimate, chain, levels)
     for n in nodes:
-        if n.op_type not in PIECEWISE_OPS:
-            why = "is not monotone" if n.op_type not in MONOTONE_OPS else "is not provably monotone in float32"
+        if n.op_type not in PIECEWISE_OPS or not _monotone_node(n, chain):
+            why = "is not monotone" if n.op_type not in MONOTONE_OPS or n.op_type in PIECEWISE_OPS else "is not provably monotone in float32"
             raise StaircaseError(
                 f"the chain's input has {count} codes per channel (more than can be tabulated) and {n.op_type} '{n.name}' {why}; "
                 "quantize before it"
             )
-    return _bisect(lo, hi, channels, estimate, chain, levels)
+    stair = _bisect(lo, hi, channels, estimate, chain, levels)
+    _spot_check(stair, channels, estimate, chain, levels)
+    return stair
+
+
+def _monotone_node(node, chain: ReferenceChain) -> bool:
+    """LeakyRelu and PRelu are monotone only with slopes >= 0 (a negative slope folds them)."""
+    if node.op_type == "LeakyRelu":
+        alpha = next((helper.get_attribute_value(a) for a in node.attribute if a.name == "alpha"), 0.01)
+        return alpha >= 0
+    if node.op_type == "PRelu":
+        return bool(np.all(np.asarray(chain.constants[node.input[1]]) >= 0))
+    return True
+
+
+def _spot_check(stair: Staircase, channels: int, estimate, chain: ReferenceChain, levels: Levels, samples: int = 4096) -> None:
+    """The bisected staircase against the chain itself on codes spread over the range and on
+    every threshold and the code below it: a mismatch means the chain was not monotone."""
+    rng = np.random.default_rng(0)
+    kind = object if max(abs(stair.lo), abs(stair.hi)) > 2**62 else np.int64
+    spread = np.array([stair.lo + (stair.hi - stair.lo) * k // (samples - 1) for k in range(samples)], dtype=kind)
+    picks = [spread]
+    u = stair.thresholds * stair.sign[:, None]
+    for t in (u, u - stair.sign[:, None]):
+        flat = np.asarray(t, dtype=kind).ravel()
+        flat = flat[(flat >= stair.lo) & (flat <= stair.hi)]
+        if flat.size:
+            picks.append(flat[rng.permutation(flat.size)[:samples]])
+    codes = np.concatenate(picks)
+    grid = np.ascontiguousarray(np.broadcast_to(codes[:, None], (codes.size, channels)))
+    if not np.array_equal(_evaluate(grid, estimate, chain, levels), stair.level_of(grid)):
+        raise StaircaseError("the chain is not monotone in its input (the bisected thresholds disagree with it)")
 
 
 def _evaluate(codes: np.ndarray, estimate, chain: ReferenceChain, levels: Levels) -> np.ndarray:
