@@ -31,6 +31,7 @@ from typing import ClassVar
 
 import numpy as np
 from xdsl.dialects.builtin import (
+    ArrayAttr,
     DYNAMIC_INDEX,
     BytesAttr,
     DenseIntOrFPElementsAttr,
@@ -39,7 +40,6 @@ from xdsl.dialects.builtin import (
     FloatAttr,
     FunctionType,
     IndexType,
-    IntAttr,
     IntegerAttr,
     IntegerType,
     MemRefType,
@@ -528,16 +528,21 @@ class GetGlobalOp(IRDLOperation):
         self.result.name_hint = glob.sym_name.data
 
 
+def _loop_bounds(lb: int, ub: int, step: int, unroll: int) -> dict[str, Attribute]:
+    # builtin integer attributes (``4 : i64``), which upstream MLIR reads, not xDSL's IntAttr
+    return {"lb": IntegerAttr(lb, i64), "ub": IntegerAttr(ub, i64), "step": IntegerAttr(step, i64), "unroll": IntegerAttr(unroll, i64)}
+
+
 @irdl_op_definition
 class ForOp(IRDLOperation):
     """``for (int i = lb; i < ub; i += step)`` with an unroll hint (0: full, 1: none, n: by n)."""
 
     name = "cuda.for"
 
-    lb = prop_def(IntAttr)
-    ub = prop_def(IntAttr)
-    step = prop_def(IntAttr)
-    unroll = prop_def(IntAttr)
+    lb = prop_def(IntegerAttr)
+    ub = prop_def(IntegerAttr)
+    step = prop_def(IntegerAttr)
+    unroll = prop_def(IntegerAttr)
     body = region_def("single_block")
 
     traits = traits_def(NoTerminator())
@@ -546,7 +551,7 @@ class ForOp(IRDLOperation):
         block = Block(arg_types=[IndexType()])
         block.args[0].name_hint = hint
         super().__init__(
-            properties={"lb": IntAttr(lb), "ub": IntAttr(ub), "step": IntAttr(step), "unroll": IntAttr(unroll)},
+            properties=_loop_bounds(lb, ub, step, unroll),
             regions=[Region(block)],
         )
 
@@ -556,11 +561,12 @@ class ForOp(IRDLOperation):
 
     @property
     def trip_count(self) -> int:
-        return max(0, -(-(self.ub.data - self.lb.data) // self.step.data))
+        return max(0, -(-(self.ub.value.data - self.lb.value.data) // self.step.value.data))
 
     def verify_(self) -> None:
-        if self.step.data < 1 or self.unroll.data < 0:
-            raise VerifyException(f"'cuda.for' needs step >= 1 and unroll >= 0, got step {self.step.data}, unroll {self.unroll.data}")
+        step, unroll = self.step.value.data, self.unroll.value.data
+        if step < 1 or unroll < 0:
+            raise VerifyException(f"'cuda.for' needs step >= 1 and unroll >= 0, got step {step}, unroll {unroll}")
         args = self.body.block.args
         if len(args) != 1 or not isinstance(args[0].type, IndexType):
             raise VerifyException("'cuda.for' body takes one index argument (the induction variable)")
@@ -568,7 +574,8 @@ class ForOp(IRDLOperation):
     def print(self, printer: Printer) -> None:
         printer.print_string(" ")
         printer.print_ssa_value(self.index)
-        printer.print_string(f" = {self.lb.data} to {self.ub.data} step {self.step.data} unroll {self.unroll.data} ")
+        lb, ub, step, unroll = (a.value.data for a in (self.lb, self.ub, self.step, self.unroll))
+        printer.print_string(f" = {lb} to {ub} step {step} unroll {unroll} ")
         printer.print_region(self.body, print_entry_block_args=False, print_empty_block=True)
         printer.print_op_attributes(self.attributes)
 
@@ -588,7 +595,7 @@ class ForOp(IRDLOperation):
         op = cls.__new__(cls)
         IRDLOperation.__init__(
             op,
-            properties={"lb": IntAttr(lb), "ub": IntAttr(ub), "step": IntAttr(step), "unroll": IntAttr(unroll)},
+            properties=_loop_bounds(lb, ub, step, unroll),
             regions=[body],
         )
         op.attributes |= parser.parse_optional_attr_dict()
@@ -1112,14 +1119,16 @@ class Dp4aOp(IRDLOperation):
 
 @irdl_op_definition
 class QuantizeOp(IRDLOperation):
-    """``fxp.quantize`` of one float: ``x * scale + offset`` in ``ftype`` (no FMA), then the exact cast to a code."""
+    """``fxp.quantize`` of one float: its steps (or ``x * scale + offset``) in ``ftype`` (no FMA), then the exact cast to a code."""
 
     name = "cuda.quantize"
 
     input = operand_def(Float32Type)
+    consts = var_operand_def(AnyAttr())  # per-element step constants, as their float32 bits (int32)
     ftype = prop_def(Attribute)
     scale = opt_prop_def(FloatAttr)
     offset = opt_prop_def(FloatAttr)
+    steps = opt_prop_def(ArrayAttr)
     frac = prop_def(IntegerAttr)
     width = prop_def(IntegerAttr)
     signed = prop_def(IntegerAttr)
@@ -1129,12 +1138,12 @@ class QuantizeOp(IRDLOperation):
 
     irdl_options = (ParsePropInAttrDict(),)
     traits = traits_def(Pure())
-    assembly_format = "$input attr-dict `:` type($input) `->` type($result)"
+    assembly_format = "$input (`consts` `(` $consts^ `:` type($consts) `)`)? attr-dict `:` type($input) `->` type($result)"
 
     MAX_WIDTH: ClassVar[int] = 52
     """Codes up to 52 bits are exact integers of a double, where the cast happens."""
 
-    def __init__(self, x: SSAValue, t: Attribute, ftype: Attribute, fmt, scale: float | None, offset: float | None):
+    def __init__(self, x: SSAValue, t: Attribute, ftype: Attribute, fmt, scale: float | None, offset: float | None, steps: ArrayAttr | None = None, consts=()):
         props: dict[str, Attribute] = {
             "ftype": ftype,
             "frac": _i64(fmt.frac),
@@ -1147,7 +1156,9 @@ class QuantizeOp(IRDLOperation):
             props["scale"] = FloatAttr(scale, ftype)
         if offset is not None:
             props["offset"] = FloatAttr(offset, ftype)
-        super().__init__(operands=[x], properties=props, result_types=[t])
+        if steps is not None:
+            props["steps"] = steps  # fxp.quantize's float steps (fmlc.boundary), same attribute
+        super().__init__(operands=[x, list(consts)], properties=props, result_types=[t])
 
     def verify_(self) -> None:
         if not isinstance(self.ftype, Float32Type | Float64Type):
@@ -1193,7 +1204,7 @@ class TileLoopOp(IRDLOperation):
     name = "cuda.tile_loop"
 
     count = operand_def(int_type(64, True))
-    tile = prop_def(IntAttr)
+    tile = prop_def(IntegerAttr)
     body = region_def("single_block")
 
     traits = traits_def(NoTerminator())
@@ -1202,7 +1213,7 @@ class TileLoopOp(IRDLOperation):
         block = Block(arg_types=[int_type(64, True), IndexType()])
         block.args[0].name_hint = "base"
         block.args[1].name_hint = "count"
-        super().__init__(operands=[count], properties={"tile": IntAttr(tile)}, regions=[Region(block)])
+        super().__init__(operands=[count], properties={"tile": IntegerAttr(tile, i64)}, regions=[Region(block)])
 
     @property
     def base(self) -> SSAValue:
@@ -1217,7 +1228,7 @@ class TileLoopOp(IRDLOperation):
         if [a.type for a in args] != [int_type(64, True), IndexType()]:
             raise VerifyException("'cuda.tile_loop' body takes (si64 first sample, index samples in this tile)")
         kernel = self.parent_op()
-        if not isinstance(kernel, KernelOp) or self.tile.data != kernel.block_size.value.data:
+        if not isinstance(kernel, KernelOp) or self.tile.value.data != kernel.block_size.value.data:
             raise VerifyException("'cuda.tile_loop' must sit in a cuda.kernel, with one sample a thread (tile = block_size)")
 
     def print(self, printer: Printer) -> None:
@@ -1227,7 +1238,7 @@ class TileLoopOp(IRDLOperation):
         printer.print_ssa_value(self.active)
         printer.print_string(" in ")
         printer.print_operand(self.count)
-        printer.print_string(f" tile {self.tile.data} ")
+        printer.print_string(f" tile {self.tile.value.data} ")
         printer.print_region(self.body, print_entry_block_args=False, print_empty_block=True)
 
     @classmethod
@@ -1241,7 +1252,7 @@ class TileLoopOp(IRDLOperation):
         tile = parser.parse_integer()
         body = parser.parse_region((base.resolve(int_type(64, True)), active.resolve(IndexType())))
         op = cls.__new__(cls)
-        IRDLOperation.__init__(op, operands=[count], properties={"tile": IntAttr(tile)}, regions=[body])
+        IRDLOperation.__init__(op, operands=[count], properties={"tile": IntegerAttr(tile, i64)}, regions=[body])
         return op
 
 
@@ -1279,7 +1290,7 @@ def _enclosing_tile(op: Operation) -> int | None:
     parent = op.parent_op()
     while parent is not None and not isinstance(parent, TileLoopOp):
         parent = parent.parent_op()
-    return parent.tile.data if parent is not None else None
+    return parent.tile.value.data if parent is not None else None
 
 
 @irdl_op_definition

@@ -19,6 +19,8 @@ from typing import ClassVar
 import numpy as np
 from xdsl.dialects.builtin import (
     AnyFloat,
+    Float32Type,
+    ArrayAttr,
     BytesAttr,
     DenseArrayBase,
     DenseIntOrFPElementsAttr,
@@ -361,34 +363,90 @@ def _parse_nested_ints(parser: Parser):
 
 @irdl_op_definition
 class QuantizeOp(IRDLOperation):
-    """Float to fixed at the model boundary: ``cast(x * scale + offset)``, the affine part in x's float type."""
+    """Float to fixed at the model boundary: float steps in x's float type (``fmlc.boundary``), then cast."""
 
     name = "fxp.quantize"
 
     input = operand_def(TensorType)
     scale = opt_prop_def(FloatAttr)
     offset = opt_prop_def(FloatAttr)
+    steps = opt_prop_def(ArrayAttr)
     result = result_def(TensorType)
 
     traits = traits_def(Pure())
     irdl_options = (ParsePropInAttrDict(),)
     assembly_format = "$input attr-dict `:` type($input) `->` type($result)"
 
-    def __init__(self, x: SSAValue, fmt: FixedFormat, scale: float | None = None, offset: float | None = None):
-        props = {}
+    def __init__(self, x: SSAValue, fmt: FixedFormat, scale: float | None = None, offset: float | None = None, steps: Sequence | None = None):
+        props: dict[str, Attribute] = {}
         if scale is not None:
             props["scale"] = FloatAttr(scale, f64)
         if offset is not None:
             props["offset"] = FloatAttr(offset, f64)
+        if steps:
+            props["steps"] = ArrayAttr([_step_attr(s) for s in steps])
         super().__init__(operands=[x], result_types=[fixed_tensor(fmt, shape_of(x))], properties=props)
 
+    def step_list(self) -> list[tuple]:
+        """The float steps before the cast (``scale``/``offset`` are ``mul``, ``add``)."""
+        out: list[tuple] = []
+        if self.scale is not None:
+            out.append(("mul", self.scale.value.data))
+        if self.offset is not None:
+            out.append(("add", self.offset.value.data))
+        if self.steps is not None:
+            for step in self.steps.data:
+                items = step.data if isinstance(step, ArrayAttr) else ()
+                out.append(tuple(_step_item(a) for a in items))
+        return out
+
     def verify_(self) -> None:
+        from fmlc.boundary import check_step
+
         t = self.input.type
         if not isinstance(t, TensorType) or not isinstance(t.get_element_type(), AnyFloat):
             raise VerifyException(f"'fxp.quantize' input must be a float tensor, got {t}")
         shape = _check_fixed_tensor(self, self.result, "result")
         if tuple(t.get_shape()) != shape:
             raise VerifyException(f"'fxp.quantize' changes the shape {list(t.get_shape())} -> {list(shape)}")
+        if self.steps is not None and (self.scale is not None or self.offset is not None):
+            raise VerifyException("'fxp.quantize' takes either steps or scale/offset, not both")
+        if self.steps is not None:
+            for step in self.steps.data:
+                if not isinstance(step, ArrayAttr) or not step.data or not isinstance(step.data[0], StringAttr):
+                    raise VerifyException(f"'fxp.quantize' step {step} must be an array [\"kind\", operands...]")
+                if not all(isinstance(a, StringAttr | FloatAttr | DenseIntOrFPElementsAttr) for a in step.data):
+                    raise VerifyException(f"'fxp.quantize' step {step} holds something other than strings, floats and float tensors")
+        shape = tuple(t.get_shape())
+        for step in self.step_list():
+            why = check_step(step, shape)
+            if why:
+                raise VerifyException(f"'fxp.quantize': {why}")
+
+
+def _step_attr(step: Sequence) -> ArrayAttr:
+    """A step as an attribute: its kind, then floats, or float32 tensors (per-element constants)."""
+    items: list[Attribute] = []
+    for a in step:
+        if isinstance(a, str):
+            items.append(StringAttr(a))
+        elif isinstance(a, np.ndarray):
+            data = np.ascontiguousarray(a.astype("<f4"))
+            items.append(DenseIntOrFPElementsAttr(TensorType(Float32Type(), list(data.shape)), BytesAttr(data.tobytes())))
+        else:
+            items.append(FloatAttr(float(a), f64))
+    return ArrayAttr(items)
+
+
+def _step_item(a: Attribute):
+    if isinstance(a, StringAttr):
+        return a.data
+    if isinstance(a, FloatAttr):
+        return a.value.data
+    if isinstance(a, DenseIntOrFPElementsAttr):
+        shape = tuple(a.get_shape())
+        return np.frombuffer(a.data.data, dtype="<f4").astype(np.float32).reshape(shape)
+    return a
 
 
 @irdl_op_definition
@@ -1063,6 +1121,35 @@ class PadOp(_MoveOp):
             raise VerifyException(f"'fxp.pad' result must be {list(expect)}, got {list(y)}")
 
 
+def upsample_shape(in_shape: Sequence[int], factors: Sequence[int]) -> tuple[int, ...]:
+    """[*spatial, C] -> [*(spatial * factors), C]."""
+    return tuple(d * f for d, f in zip(in_shape[:-1], factors)) + tuple(in_shape[-1:])
+
+
+@irdl_op_definition
+class UpsampleOp(_MoveOp):
+    """Nearest-neighbour upsampling by integer factors, channels-last: ``y[i * f + k] = x[i]`` (0 <= k < f) per spatial axis."""
+
+    name = "fxp.upsample"
+
+    factors = prop_def(DenseArrayBase)
+    irdl_options = (ParsePropInAttrDict(),)
+
+    def __init__(self, x: SSAValue, factors: Sequence[int]):
+        shape = upsample_shape(shape_of(x), factors)
+        super().__init__(operands=[x], properties={"factors": i64_array(factors)}, result_types=[TensorType(_elem(x), list(shape))])
+
+    def verify_shapes(self, x, y) -> None:
+        factors = ints(self.factors)
+        if len(x) not in (2, 3):
+            raise VerifyException(f"'fxp.upsample' upsamples 1-D or 2-D channels-last tensors ([L, C] or [H, W, C]); got input {list(x)}")
+        if len(factors) != len(x) - 1 or any(f < 1 for f in factors):
+            raise VerifyException(f"'fxp.upsample' factors must hold {len(x) - 1} values >= 1 (one per spatial axis), got {list(factors)}")
+        expect = upsample_shape(x, factors)
+        if y != expect:
+            raise VerifyException(f"'fxp.upsample' result must be {list(expect)}, got {list(y)}")
+
+
 @irdl_op_definition
 class ConcatOp(IRDLOperation):
     """Join tensors of one element type along ``axis``."""
@@ -1129,6 +1216,7 @@ FXP = Dialect(
         FlattenOp,
         TransposeOp,
         PadOp,
+        UpsampleOp,
         ConcatOp,
     ],
     [FixedType, AutoType],

@@ -24,7 +24,7 @@ import re
 import sys
 from collections.abc import Iterable
 
-from xdsl.dialects.builtin import Float32Type, Float64Type, IndexType, MemRefType, ModuleOp, i1
+from xdsl.dialects.builtin import DenseIntOrFPElementsAttr, Float32Type, Float64Type, IndexType, MemRefType, ModuleOp, i1
 from xdsl.ir import Block, Operation, SSAValue
 from xdsl.traits import Pure
 
@@ -224,6 +224,8 @@ class BodyPrinter:
             x = f"{mul}({x}, {float_literal(op.scale.value.data, op.ftype)})"
         if op.offset is not None:
             x = f"{add}({x}, {float_literal(op.offset.value.data, op.ftype)})"
+        if op.steps is not None:
+            x = self.render_steps(op, x)
         width, frac = op.width.value.data, op.frac.value.data
         signed = bool(op.signed.value.data)
         lo, hi = (-(1 << (width - 1)), (1 << (width - 1)) - 1) if signed else (0, (1 << width) - 1)
@@ -236,6 +238,40 @@ class BodyPrinter:
             f"({c_type(op.result.type)})fmlc_quantize((double){x} * {pow2(frac)}, "
             f"FMLC_{op.rounding.data}, FMLC_{ovf}, {float(lo)!r}, {float(hi)!r}, {pow2(width)})"
         )
+
+    def render_steps(self, op: cuda.QuantizeOp, x: str) -> str:
+        """fxp.quantize's float steps (fmlc.boundary) as calls of the runtime's IEEE helpers,
+        one rounding per arithmetic step, as numpy computes them on the host."""
+        from fmlc.boundary import ARITHMETIC
+
+        d = "d" if isinstance(op.ftype, Float64Type) else "f"
+        consts = iter(op.consts)
+        for step in op.steps.data:
+            items = [a.data if hasattr(a, "data") and isinstance(a.data, str) else (None if isinstance(a, DenseIntOrFPElementsAttr) else a.value.data) for a in step.data]
+            kind, args = items[0], items[1:]
+            if kind in ARITHMETIC:
+                if args[0] is None:  # a per-element constant: its float32 bits, loaded for this element
+                    c = f"fmlc_bits_float({self.operand(next(consts))})"
+                    neg = f"-{c}"
+                else:
+                    c = float_literal(args[0], op.ftype)
+                    neg = float_literal(-args[0], op.ftype)
+                x = {
+                    "mul": f"fmlc_{d}mul({x}, {c})",
+                    "add": f"fmlc_{d}add({x}, {c})",
+                    "sub": f"fmlc_{d}add({x}, {neg})",
+                    "div": f"fmlc_{d}div({x}, {c})",
+                    "rsub": f"fmlc_{d}add(-({x}), {c})",
+                }[kind]
+            elif kind == "clip":
+                x = f"fmlc_{d}clip({x}, {float_literal(args[0], op.ftype)}, {float_literal(args[1], op.ftype)})"
+            elif kind == "round":
+                x = f"fmlc_{d}round_{args[0].lower()}({x})"
+            elif kind == "bipolar":
+                x = f"fmlc_{d}bipolar({x})"
+            else:
+                raise EmitError(f"cuda.quantize: unknown step {kind}")
+        return x
 
     # -- statements -----------------------------------------------------------------------
 
@@ -266,11 +302,11 @@ class BodyPrinter:
         elif isinstance(op, cuda.CallOp):
             self.line(depth, f"{op.callee.string_value()}({', '.join(self.expr(a) for a in op.args)});")
         elif isinstance(op, cuda.ForOp):
-            unroll = op.unroll.data
+            unroll = op.unroll.value.data
             self.line(depth, "FMLC_UNROLL" if unroll == 0 else f"FMLC_UNROLL_BY({unroll})")
             i = self.name(op.index)
-            step = f"++{i}" if op.step.data == 1 else f"{i} += {op.step.data}"
-            self.line(depth, f"for (int {i} = {op.lb.data}; {i} < {op.ub.data}; {step}) {{")
+            step = f"++{i}" if op.step.value.data == 1 else f"{i} += {op.step.value.data}"
+            self.line(depth, f"for (int {i} = {op.lb.value.data}; {i} < {op.ub.value.data}; {step}) {{")
             self.block(op.body.block, depth + 1)
             self.line(depth, "}")
         elif isinstance(op, cuda.IfOp):
@@ -278,7 +314,7 @@ class BodyPrinter:
             self.block(op.body.block, depth + 1)
             self.line(depth, "}")
         elif isinstance(op, cuda.TileLoopOp):
-            tile = op.tile.data
+            tile = op.tile.value.data
             base, count, n = self.name(op.base), self.name(op.active), self.expr(op.count)
             self.line(depth, f"for (long long {base} = (long long)blockIdx.x * {tile}; {base} < {n}; {base} += (long long)gridDim.x * {tile}) {{")
             self.line(depth + 1, f"const int {count} = {n} - {base} < {tile} ? (int)({n} - {base}) : {tile};")
@@ -481,6 +517,7 @@ RUNTIME = r"""// fmlc_runtime.cuh: fixed-point helpers shared by every fmlc CUDA
 #define FMLC_RUNTIME_CUH
 
 #include <math.h>
+#include <string.h>
 #include <stdint.h>
 
 #ifdef __CUDACC__
@@ -618,6 +655,47 @@ FMLC_HD double fmlc_dadd(double a, double b) {
     return a + b;
 #endif
 }
+
+FMLC_HD float fmlc_bits_float(int bits) {
+#ifdef __CUDA_ARCH__
+    return __int_as_float(bits);
+#else
+    float f;
+    memcpy(&f, &bits, sizeof f);
+    return f;
+#endif
+}
+FMLC_HD float fmlc_fdiv(float a, float b) {
+#ifdef __CUDA_ARCH__
+    return __fdiv_rn(a, b);
+#else
+    return a / b;
+#endif
+}
+FMLC_HD double fmlc_ddiv(double a, double b) {
+#ifdef __CUDA_ARCH__
+    return __ddiv_rn(a, b);
+#else
+    return a / b;
+#endif
+}
+
+// fxp.quantize's QONNX steps (fmlc.boundary): QONNX's clamp and rounding functions, written with
+// the same float operations numpy performs (HALF_UP adds 0.5 in the float type first)
+#define FMLC_QONNX_STEPS(T, P, ADD)                                                               \
+    FMLC_HD T fmlc_##P##clip(T x, T lo, T hi) { x = x > hi ? hi : x; return x < lo ? lo : x; }   \
+    FMLC_HD T fmlc_##P##sign(T x) { return x > 0 ? (T)1 : (x < 0 ? (T)-1 : (T)0); }             \
+    FMLC_HD T fmlc_##P##round_round(T x) { return rint(x); }                                     \
+    FMLC_HD T fmlc_##P##round_half_even(T x) { return rint(x); }                                 \
+    FMLC_HD T fmlc_##P##round_floor(T x) { return floor(x); }                                    \
+    FMLC_HD T fmlc_##P##round_ceil(T x) { return ceil(x); }                                      \
+    FMLC_HD T fmlc_##P##round_down(T x) { return trunc(x); }                                     \
+    FMLC_HD T fmlc_##P##round_up(T x) { return fmlc_##P##sign(x) * ceil(fabs(x)); }              \
+    FMLC_HD T fmlc_##P##round_half_up(T x) { return fmlc_##P##sign(x) * floor(ADD(fabs(x), (T)0.5)); } \
+    FMLC_HD T fmlc_##P##round_half_down(T x) { return fmlc_##P##sign(x) * ceil(ADD(fabs(x), (T)-0.5)); } \
+    FMLC_HD T fmlc_##P##bipolar(T x) { return x >= 0 ? (T)1 : (T)-1; }
+FMLC_QONNX_STEPS(float, f, fmlc_fadd)
+FMLC_QONNX_STEPS(double, d, fmlc_dadd)
 
 enum { FMLC_TRN, FMLC_TRN_ZERO, FMLC_RND, FMLC_RND_ZERO, FMLC_RND_INF, FMLC_RND_MIN_INF, FMLC_RND_CONV };
 enum { FMLC_WRAP, FMLC_SAT, FMLC_SAT_ZERO, FMLC_SAT_SYM };

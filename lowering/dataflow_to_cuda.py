@@ -48,6 +48,7 @@ from xdsl.passes import ModulePass
 from xdsl.utils.exceptions import PassFailedException
 
 from fmlc import fixed
+from fmlc.boundary import describe
 from fmlc.dialects import cuda, dataflow, fxp
 from fmlc.dialects.fxp import shape_of
 from fmlc.fixed import FixedFormat, round_code
@@ -551,22 +552,33 @@ class ModelLowering:
         if fmt.width > cuda.QuantizeOp.MAX_WIDTH:
             raise CudaLoweringError(f"{op_label(quant) if quant else 'the model input'}: quantizing floats to {fmt} (wider than 52 bits) is not supported")
         ftype = F32
-        scale = offset = None
+        scale = offset = steps = None
         if quant is not None:
             elem = quant.input.type.get_element_type()
             ftype = Float64Type() if isinstance(elem, Float64Type) else F32
             scale = quant.scale.value.data if quant.scale is not None else None
             offset = quant.offset.value.data if quant.offset is not None else None
+            steps = quant.steps
             if ftype == F32:  # the affine part happens in float32: round its constants like the emulator
                 scale = float(np.float32(scale)) if scale is not None else None
                 offset = float(np.float32(offset)) if offset is not None else None
         fn = cuda.FuncOp(f"{self.prefix}_quantize", [cuda.array_type(F32, [n]), cuda.array_type(in_t, [n])], 1,
-                         f"fxp.quantize: float -> {fmt} codes" + (f" of x * {scale}" if scale is not None else "") + (f" + {offset}" if offset is not None else ""))
+                         f"fxp.quantize: float -> {fmt} codes" + (f" of x * {scale}" if scale is not None else "") + (f" + {offset}" if offset is not None else "") + (f" after {describe(quant.step_list())}" if steps is not None else ""))
         fn.block.args[0].name_hint = "x"
         fn.block.args[1].name_hint = "q"
         b = Builder(fn.block)
+        # per-element step constants (per-channel normalization): float32 bit patterns in globals
+        arrays = []
+        if quant is not None:
+            shape = fxp.shape_of(quant.input)
+            for k, step in enumerate(quant.step_list()):
+                for c in step[1:]:
+                    if isinstance(c, np.ndarray):
+                        bits = np.broadcast_to(c.astype(np.float32), shape).reshape(-1).view(np.int32).astype(np.int64)
+                        arrays.append(b.add(cuda.GetGlobalOp(self.global_array(bits, f"quantize_step{k}", f"fxp.quantize step {k} ({step[0]}): float32 bits per element"))).result)
         with b.loop(n, unroll_for(n, 1, BOUNDARY_UNROLL)) as i:
-            v = b.add(cuda.QuantizeOp(b.load(fn.block.args[0], i), in_t, ftype, fmt, scale, offset)).result
+            consts = [b.load(a, i) for a in arrays]
+            v = b.add(cuda.QuantizeOp(b.load(fn.block.args[0], i), in_t, ftype, fmt, scale, offset, steps, consts)).result
             b.store(v, fn.block.args[1], i)
         return fn
 
@@ -1373,6 +1385,15 @@ class OpLowering:
         with self._nest(x.shape, 1, "d") as idx:
             dst = [b.iadd(v, pads[d]) for d, v in enumerate(idx)]
             self._copy(xa, self._flat(idx, x.shape), self._flat(dst, self.out.shape))
+
+    def lower_upsample(self):
+        x = self.t(self.op.input)
+        factors = fxp.ints(self.op.factors)
+        xa = self.array(x, "x")
+        self.b.comment(f"{self.layer}: nearest-neighbour upsampling by {list(factors)}")
+        with self._nest(self.out.shape, 1, "d") as idx:
+            src = [self.b.idiv(i, f) for i, f in zip(idx, factors)] + [idx[-1]]
+            self._copy(xa, self._flat(src, x.shape), self._flat(idx, self.out.shape))
 
     def lower_concat(self):
         axis = self.op.axis.value.data

@@ -4,10 +4,11 @@
 
     fxp-canonicalize -> fxp-infer-precision -> fxp-canonicalize -> fxp-to-dataflow -> target
 
-and writes the target's files into a fresh folder: everything is written into a temporary
-folder beside the destination and renamed into place at the end, so a failure leaves no
-half-written output.  Every output folder holds ``fmlc.json`` (what was compiled, how, the
-boundary types) and ``model.mlir`` (the dataflow IR the target was built from).
+and writes the target's files into a fresh folder: everything is written into a staging
+folder beside the destination and renamed into place at the end (``fmlc.outputs``), so a
+failure, a signal or a kill leaves no half-written output.  Every output folder holds
+``fmlc.json`` (what was compiled, how, the boundary types) and ``model.mlir`` (the dataflow
+IR the target was built from).
 
 At the hardware boundary models take integer codes: ``fxp.quantize`` ops (float -> fixed) are
 applied on the host by ``run_compiled`` with the emulator's exact semantics, and outputs come
@@ -18,9 +19,8 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import os
-import shutil
-import tempfile
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -31,8 +31,9 @@ from xdsl.context import Context
 from xdsl.dialects.builtin import ModuleOp
 
 from fmlc import fixed
+from fmlc.boundary import apply_steps
 from fmlc.dialects import fxp
-from fmlc.ir import body_ops, main_function, make_context, parse_module, print_module
+from fmlc.ir import body_ops, main_function, make_context, print_module
 
 MANIFEST = "fmlc.json"
 IR_FILE = "model.mlir"
@@ -67,6 +68,38 @@ class CompileOptions:
     def to_json(self) -> dict:
         return dataclasses.asdict(self)
 
+    def validate(self) -> None:
+        """Refuse, before any work, a setting of the wrong type or out of range (CompileError)."""
+        if self.target not in TARGETS:
+            raise CompileError(f"unknown target '{self.target}': choose one of {', '.join(TARGETS)}")
+        if not isinstance(self.name, str) or not self.name.isidentifier() or not self.name.isascii():
+            raise CompileError(f"model name '{self.name}' must be an identifier (letters, digits, underscores)")
+        _check_int("reuse_factor", self.reuse_factor, 1)
+        if self.io not in IO_STYLES:
+            raise CompileError(f"io must be one of {', '.join(IO_STYLES)}, got {self.io!r}")
+        if not isinstance(self.part, str) or not self.part.strip():
+            raise CompileError(f"part must be a non-empty FPGA part name, got {self.part!r}")
+        if isinstance(self.clock_period, bool) or not isinstance(self.clock_period, int | float) or not math.isfinite(self.clock_period) or self.clock_period <= 0:
+            raise CompileError(f"clock_period must be a finite number of nanoseconds > 0, got {self.clock_period!r}")
+        if self.adders_per_stage is not None:
+            _check_int("adders_per_stage", self.adders_per_stage, 0)
+        if not isinstance(self.programmable_weights, bool):
+            raise CompileError(f"programmable_weights must be true or false, got {self.programmable_weights!r}")
+        if not str(self.cuda_arch).isdigit() or isinstance(self.cuda_arch, bool):
+            raise CompileError(f"cuda_arch must be a compute capability like 90, got {self.cuda_arch!r}")
+        if not isinstance(self.extra, dict):
+            raise CompileError(f"the {self.target} section of the configuration must be a mapping, got {self.extra!r}")
+
+
+IO_STYLES = ("parallel", "stream")
+
+
+def _check_int(name: str, value, minimum: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int | np.integer):
+        raise CompileError(f"{name} must be a whole number >= {minimum}, got {value!r}")
+    if value < minimum:
+        raise CompileError(f"{name} must be >= {minimum}, got {value}")
+
 
 # --------------------------------------------------------------------------------------------
 # pipeline
@@ -75,11 +108,13 @@ class CompileOptions:
 
 def run_passes(module: ModuleOp, pipeline: Sequence, log: Callable[[str], None] | None = None) -> ModuleOp:
     """Apply passes in order, verifying after each; ``log`` gets one line per pass."""
+    from fmlc.diagnostics import verify
+
     ctx: Context = make_context()
     for p in pipeline:
         t0 = time.perf_counter()
         p.apply(ctx, module)
-        module.verify()
+        verify(module, after=p.name)  # a failure names the op, not the whole module
         if log:
             log(f"  {p.name:<24} {time.perf_counter() - t0:7.2f} s")
     return module
@@ -117,8 +152,7 @@ def boundary(module: ModuleOp) -> dict:
             q = quantizers[arg]
             entry["float_type"] = str(arg.type.get_element_type())
             entry["format"] = str(fxp.element_format(q.result))
-            entry["scale"] = q.scale.value.data if q.scale is not None else None
-            entry["offset"] = q.offset.value.data if q.offset is not None else None
+            entry["steps"] = [[a.tolist() if isinstance(a, np.ndarray) else a for a in step] for step in q.step_list()]
         else:
             entry["format"] = str(fxp.element_format(arg))
         inputs.append(entry)
@@ -138,12 +172,12 @@ def quantize_inputs(manifest: dict, xs: Sequence[np.ndarray]) -> list[np.ndarray
         fmt = fixed.FixedFormat.parse(spec["format"])
         if "float_type" in spec:
             ftype = np.float32 if spec["float_type"] == "f32" else np.float64
-            y = x.astype(ftype)
-            if spec.get("scale") is not None:
-                y = y * ftype(spec["scale"])
+            steps = [tuple(s) for s in spec.get("steps", [])]
+            if spec.get("scale") is not None:  # folders written before steps existed
+                steps.append(("mul", spec["scale"]))
             if spec.get("offset") is not None:
-                y = y + ftype(spec["offset"])
-            c = fixed.from_float(y.astype(np.float64), fmt)
+                steps.append(("add", spec["offset"]))
+            c = fixed.from_float(apply_steps(x, steps, ftype).astype(np.float64), fmt)
         else:
             c = fixed.from_float(x.astype(np.float64), fmt)
         codes.append(fixed.to_kind(c, "int") if fmt.width <= fixed.INT_BITS else c)
@@ -178,61 +212,111 @@ def get_target(name: str):
 def compile_model(
     module: ModuleOp, out_dir: str | os.PathLike, options: CompileOptions, log: Callable[[str], None] | None = None
 ) -> Path:
-    """Compile fxp IR for ``options.target`` into ``out_dir`` (replaced atomically)."""
-    if not options.name.isidentifier():
-        raise CompileError(f"model name '{options.name}' must be an identifier (letters, digits, underscores)")
+    """Compile fxp IR for ``options.target`` into ``out_dir`` (replaced atomically).
+
+    Options and the destination are checked before any work; a folder that exists must be an
+    earlier fmlc output (or empty).  On any failure, signal or kill the destination is left
+    as it was and nothing else stays behind (``fmlc.outputs.staged_output``)."""
+    from fmlc.outputs import OutputError, staged_output
+
+    options.validate()
     target = get_target(options.target)
-    out = Path(out_dir).resolve()
-    out.parent.mkdir(parents=True, exist_ok=True)
-    prepared = prepare(module.clone(), options, log)
-    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
     try:
-        t0 = time.perf_counter()
-        target.emit(prepared, staging, options)
-        if log:
-            log(f"  {options.target + ' emission':<24} {time.perf_counter() - t0:7.2f} s")
-        (staging / IR_FILE).write_text(print_module(prepared))
-        manifest = {"fmlc": 1, "target": options.target, "options": options.to_json(), **boundary(prepared)}
-        (staging / MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
-        _replace_dir(staging, out)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
-    return out
+        with staged_output(out_dir, "dir", is_output_folder) as staging:
+            prepared = prepare(module.clone(), options, log)
+            t0 = time.perf_counter()
+            target.emit(prepared, staging, options)
+            if log:
+                log(f"  {options.target + ' emission':<24} {time.perf_counter() - t0:7.2f} s")
+            (staging / IR_FILE).write_text(print_module(prepared))
+            manifest = {"fmlc": 1, "target": options.target, "options": options.to_json(), **boundary(prepared)}
+            (staging / MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
+    except OutputError as err:
+        raise CompileError(str(err)) from None
+    return Path(out_dir).resolve()
 
 
-def _replace_dir(new: Path, dest: Path) -> None:
-    """Move ``new`` to ``dest``, replacing an existing folder only once the new one is complete."""
-    if dest.exists():
-        if not (dest / MANIFEST).exists() and any(dest.iterdir()):
-            raise CompileError(f"{dest} exists and is not an fmlc output folder: refusing to replace it")
-        old = dest.with_name(f".{dest.name}.old-{os.getpid()}")
-        dest.rename(old)
-        new.rename(dest)
-        shutil.rmtree(old, ignore_errors=True)
-    else:
-        new.rename(dest)
+def is_output_folder(path: Path) -> bool:
+    """May ``fmlc compile`` replace this folder? Yes if fmlc wrote it, or if it is empty."""
+    return (path / MANIFEST).is_file() or not any(path.iterdir())
+
+
+MANIFEST_KEYS = {"target": str, "options": dict, "inputs": list, "outputs": list}
 
 
 def load_manifest(out_dir: str | os.PathLike) -> dict:
-    path = Path(out_dir) / MANIFEST
-    if not path.exists():
+    """The ``fmlc.json`` of a compiled folder, checked; CompileError names what is wrong."""
+    folder = Path(out_dir)
+    path = folder / MANIFEST
+    if not folder.is_dir():
+        raise CompileError(f"{out_dir}: no such folder" if not folder.exists() else f"{out_dir}: is a file, not a folder from fmlc compile")
+    if not path.is_file():
         raise CompileError(f"{out_dir} is not an fmlc output folder (no {MANIFEST})")
-    return json.loads(path.read_text())
+    try:
+        manifest = json.loads(path.read_bytes().decode("utf-8"))
+    except OSError as err:
+        from fmlc.errors import os_message
+
+        raise CompileError(os_message(err, path)) from None
+    except (UnicodeDecodeError, ValueError) as err:
+        raise CompileError(f"{path}: not valid JSON ({err}); recompile the folder") from None
+    if not isinstance(manifest, dict):
+        raise CompileError(f"{path}: expected a JSON object; recompile the folder")
+    for key, kind in MANIFEST_KEYS.items():
+        if not isinstance(manifest.get(key), kind):
+            raise CompileError(f"{path}: incomplete ('{key}' missing or not a {kind.__name__}); recompile the folder")
+    if manifest["target"] not in TARGETS:
+        raise CompileError(f"{path}: unknown target '{manifest['target']}'")
+    if not isinstance(manifest["options"].get("name"), str):
+        raise CompileError(f"{path}: incomplete (options.name missing); recompile the folder")
+    for side in ("inputs", "outputs"):
+        for k, spec in enumerate(manifest[side]):
+            if not isinstance(spec, dict) or not isinstance(spec.get("shape"), list) or not isinstance(spec.get("format"), str):
+                raise CompileError(f"{path}: {side}[{k}] needs a shape and a format; recompile the folder")
+            try:
+                fixed.FixedFormat.parse(spec["format"])
+            except ValueError as err:
+                raise CompileError(f"{path}: {side}[{k}]: {err}") from None
+    for name in (IR_FILE,):
+        if not (folder / name).is_file():
+            raise CompileError(f"{out_dir}: {name} is missing; recompile the folder")
+    return manifest
+
+
+def load_ir(out_dir: str | os.PathLike) -> ModuleOp:
+    """The dataflow IR a compiled folder was built from (``model.mlir``), parsed and verified."""
+    from fmlc.diagnostics import parse_ir
+
+    path = Path(out_dir) / IR_FILE
+    try:
+        text = path.read_bytes().decode("utf-8")
+    except OSError as err:
+        from fmlc.errors import os_message
+
+        raise CompileError(os_message(err, path)) from None
+    except UnicodeDecodeError:
+        raise CompileError(f"{path}: not UTF-8 text; recompile the folder") from None
+    return parse_ir(text, str(path))[0]
 
 
 def run_compiled(out_dir: str | os.PathLike, xs: Sequence[np.ndarray], backend: str | None = None, raw: bool = False) -> list[np.ndarray]:
     """Run a compiled folder on float inputs; returns float64 values (or codes if ``raw``)."""
-    manifest = load_manifest(out_dir)
+    out = Path(out_dir).resolve()  # simulators run in other working folders
+    manifest = load_manifest(out)
     target = get_target(manifest["target"])
+    if backend not in (None, "emulator", *target.backends):
+        raise CompileError(f"{out_dir}: the {manifest['target']} target runs with --backend {' or '.join(('emulator', *target.backends))}, not '{backend}'")
+    if len(xs) != len(manifest["inputs"]):
+        raise CompileError(f"the model takes {len(manifest['inputs'])} input(s), got {len(xs)}")
     codes = quantize_inputs(manifest, xs)
-    if backend == "emulator":
+    if codes and len(codes[0]) == 0:  # an empty batch: nothing to simulate, on every backend
+        outs = [np.zeros((0, *spec["shape"]), dtype=np.int64) for spec in manifest["outputs"]]
+    elif backend == "emulator":
         from fmlc.emulator import Emulator
 
-        module = parse_module((Path(out_dir) / IR_FILE).read_text())
-        outs = Emulator(module).run(*xs, raw=True)
+        outs = Emulator(load_ir(out)).run(*xs, raw=True)
     else:
-        outs = target.run(Path(out_dir), codes, backend or target.backends[0])
+        outs = target.run(out, codes, backend or target.backends[0])
     if raw:
         return outs
     return [fixed.to_float(np.asarray(o), fixed.FixedFormat.parse(spec["format"]).frac) for o, spec in zip(outs, manifest["outputs"])]

@@ -9,6 +9,11 @@ Exactness: codes below 2**52 travel as float64 and go through BLAS, which is exa
 partial sum stays below 2**53 (below 2**24 it uses float32); wider values use int64 or Python
 integers.  The bounds come from the formats and the constant values, so the choice is made
 once per operation, never guessed.
+
+A dense op and the ReLU or cast that alone reads it run as one step (``fuse_linear_casts``):
+the weights are pre-scaled by the cast's power of two so the matmul yields the cast's input
+directly, under the same exactness bounds.  ``Emulator(module, fuse=False)`` keeps one step per
+op (``fmlc.profile`` observes every op's result).
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ from xdsl.dialects.func import FuncOp, ReturnOp
 from xdsl.ir import Operation, SSAValue
 
 from fmlc import fixed
+from fmlc.boundary import apply_steps
 from fmlc.dialects import dataflow, fxp
 from fmlc.dialects.fxp import element_format, shape_of
 from fmlc.fixed import FixedFormat
@@ -36,6 +42,9 @@ class EmulationError(RuntimeError):
 Kernel = Callable[[list[np.ndarray]], np.ndarray]
 
 DEFAULT_CHUNK = 4096
+
+FLOAT32_EXACT = 1 << (fixed.FLOAT32_BITS + 1)
+"""float32 represents every integer up to 2**24 exactly (sums in float32 BLAS stay exact below it)."""
 
 
 # --------------------------------------------------------------------------------------------
@@ -67,22 +76,26 @@ def scale_up(a: np.ndarray, shift: int) -> np.ndarray:
     return a << shift
 
 
-def exact_matmul(x: np.ndarray, w: np.ndarray, bound: int) -> tuple[np.ndarray, str]:
-    """``x @ w`` exactly, for integer codes whose partial sums stay within ``bound``.
+def matmul_plan(w: np.ndarray, bound: int) -> Callable[[np.ndarray], np.ndarray]:
+    """``x -> x @ w`` exactly, for integer codes whose partial sums stay within ``bound``.
 
-    Returns the product and its storage kind.  float32 BLAS is exact below 2**24, float64 below
-    2**53 (every product and partial sum is an integer the format holds); beyond, int64 or
-    Python integers.  (A code too wide for float32 only meets zero weights when the bound is
-    small, and zero times a rounded code is still zero.)
+    float32 BLAS is exact below 2**24, float64 below 2**53 (every product and partial sum is an
+    integer the format holds); beyond, int64 or Python integers.  (A code too wide for float32
+    only meets zero weights when the bound is small, and zero times a rounded code is still
+    zero.)  The weights are converted once, not per chunk.
     """
     bits = int(bound).bit_length()
     if bits <= fixed.FLOAT32_BITS + 1:
-        return np.matmul(fixed.to_kind(x, "float32"), fixed.to_kind(w, "float32")), "float32"
-    if bits <= fixed.FLOAT_BITS + 1:
-        return np.matmul(fixed.to_kind(x, "float"), fixed.to_kind(w, "float")), "float"
-    if bits <= fixed.INT_BITS:
-        return np.matmul(fixed.to_kind(x, "int"), fixed.to_kind(w, "int")), "int"
-    return np.dot(fixed.to_kind(x, "object"), fixed.to_kind(w, "object")), "object"
+        kind = "float32"
+    elif bits <= fixed.FLOAT_BITS + 1:
+        kind = "float"
+    elif bits <= fixed.INT_BITS:
+        kind = "int"
+    else:
+        wo = fixed.to_kind(w, "object")
+        return lambda x: np.dot(fixed.to_kind(x, "object"), wo)
+    wk = np.ascontiguousarray(fixed.to_kind(w, kind))
+    return lambda x: np.matmul(fixed.to_kind(x, kind), wk)
 
 
 def linear_bounds(w: np.ndarray, fmt_x: FixedFormat) -> tuple[np.ndarray, np.ndarray]:
@@ -106,11 +119,18 @@ class _Step:
     operands: list[SSAValue]
     result: SSAValue
 
+    def __post_init__(self) -> None:
+        # the run loop keys values by id(): xDSL hashes SSA values in Python, ids hash in C
+        self.operand_ids = [id(v) for v in self.operands]
+        self.result_id = id(self.result)
+
 
 class Emulator:
     """Runs one function of an fxp module: ``Emulator(module).run(x)``."""
 
-    def __init__(self, module: ModuleOp, function: str | None = None):
+    def __init__(self, module: ModuleOp, function: str | None = None, fuse: bool = True):
+        """``fuse``: run a dense layer and the ReLU or cast that alone reads it as one kernel
+        (``fuse_linear_casts``); off, every op is its own step (what ``fmlc.profile`` observes)."""
         self.func: FuncOp = main_function(module) if function is None else _find_func(module, function)
         self.constants: dict[SSAValue, np.ndarray] = {}
         self.steps: list[_Step] = []
@@ -119,6 +139,8 @@ class Emulator:
         self.inputs = list(block.args)
         self.outputs: list[SSAValue] = []
         self._prepare(block.ops)
+        if fuse:
+            fuse_linear_casts(self)
 
     def resolve(self, v: SSAValue) -> SSAValue:
         while v in self.alias:
@@ -197,14 +219,12 @@ class Emulator:
         return self._run_chunk(list(inputs), codes_in=True)
 
     def _run_chunk(self, inputs: list[np.ndarray], codes_in: bool = False) -> list[np.ndarray]:
-        env: dict[SSAValue, np.ndarray] = dict(zip(self.inputs, inputs))
-        if codes_in:
-            for arg in self.inputs:
-                env[arg] = fixed.to_kind(np.asarray(env[arg], dtype=object), element_format(arg).storage)
+        env: dict[int, np.ndarray] = {id(v): c for v, c in self.constants.items()}
+        for arg, x in zip(self.inputs, inputs):
+            env[id(arg)] = fixed.to_kind(np.asarray(x, dtype=object), element_format(arg).storage) if codes_in else x
         for step in self.steps:
-            args = [env[v] if v in env else self.constants[v] for v in step.operands]
-            env[step.result] = step.kernel(args)
-        return [env[v] if v in env else self.constants[v] for v in self.outputs]
+            env[step.result_id] = step.kernel([env[i] for i in step.operand_ids])
+        return [env[id(v)] for v in self.outputs]
 
 
 def codes_as_int(codes: np.ndarray) -> np.ndarray:
@@ -253,6 +273,10 @@ def cast_to(result: SSAValue, src_frac: int, bound: int) -> Callable[[np.ndarray
     bits = int(bound).bit_length()
     if src_frac == dst.frac and -bound >= dst.min_code and bound <= dst.max_code:
         kind = dst.storage
+        if bound <= FLOAT32_EXACT:
+            # float32 already holds every such code exactly: kernels convert by dtype, so a
+            # 24-bit result computed in float32 stays there instead of doubling its memory
+            return lambda a: a if a.dtype == np.float32 else fixed.to_kind(a, kind)
         return lambda a: fixed.to_kind(a, kind)  # nothing to round, nothing can overflow
     return lambda a: fixed.cast(a, src_frac, dst, bits=bits)
 
@@ -271,19 +295,13 @@ def align_rank(a: np.ndarray, batched: bool, rank: int) -> np.ndarray:
 def _quantize(op: fxp.QuantizeOp, emu: Emulator) -> Kernel:
     dst = fmt_of(op.result)
     elem = op.input.type.get_element_type()
-    ftype = np.float32 if isinstance(elem, Float32Type) else np.float64
     assert isinstance(elem, AnyFloat)
-    scale = op.scale.value.data if op.scale is not None else None
-    offset = op.offset.value.data if op.offset is not None else None
+    ftype = np.float32 if isinstance(elem, Float32Type) else np.float64
+    steps = op.step_list()
 
     def run(args):
-        x = np.asarray(args[0], dtype=ftype)
-        # the affine pre-transform happens in the input's float type, one rounding per op
-        if scale is not None:
-            x = x * ftype(scale)
-        if offset is not None:
-            x = x + ftype(offset)
-        return fixed.from_float(x.astype(np.float64), dst)
+        # the float steps happen in the input's float type, one rounding per step
+        return fixed.from_float(apply_steps(args[0], steps, ftype).astype(np.float64), dst)
 
     return run
 
@@ -359,6 +377,7 @@ def _dense(op: fxp.DenseOp, emu: Emulator) -> Kernel:
     per_product = fa.frac < fp
     k, m = w.shape
     finish = _finish_linear(op, fa, fp, bound, bias, per_product, k)
+    matmul = None if per_product else matmul_plan(w, bound)
 
     def run(args):
         x = args[0]
@@ -367,7 +386,7 @@ def _dense(op: fxp.DenseOp, emu: Emulator) -> Kernel:
         if per_product:
             s = _product_sums(xm, w, fx.frac, fw.frac, fa)
         else:
-            s, _ = exact_matmul(xm, w, bound)
+            s = matmul(xm)
         return finish(s).reshape(lead + (m,))
 
     return run
@@ -403,6 +422,7 @@ def _conv(op: fxp.ConvOp, emu: Emulator) -> Kernel:
     per_product = fa.frac < fp
     finish = _finish_linear(op, fa, fp, bound, bias, per_product, wall.shape[0])
     out_shape = shape_of(op.result)
+    matmuls = [None if per_product else matmul_plan(wm, bound) for wm in wmats]
 
     def run(args):
         x = args[0]
@@ -415,7 +435,7 @@ def _conv(op: fxp.ConvOp, emu: Emulator) -> Kernel:
             if per_product:
                 sums.append(_product_sums(xg, wmats[g], fx.frac, fw.frac, fa))
             else:
-                sums.append(exact_matmul(xg, wmats[g], bound)[0])
+                sums.append(matmuls[g](xg))
         s = sums[0] if groups == 1 else np.concatenate([fixed.to_kind(t, fixed.kind_of(sums[0])) for t in sums], axis=1)
         return finish(s).reshape((nsamp,) + out_shape)
 
@@ -480,7 +500,9 @@ def _relu(op: fxp.ReluOp, emu: Emulator) -> Kernel:
     if not dst.signed and dst.overflow != "WRAP":
         # an unsigned saturating result already sends every negative value to 0
         return lambda args: final(args[0])
-    return lambda args: final(np.maximum(args[0], 0))
+    # after max(x, 0) the codes lie in 0..max_code: often the result type holds them all
+    positive = cast_to(op.result, f.frac, max(f.max_code, 0))
+    return lambda args: positive(np.maximum(args[0], 0))
 
 
 @kernel(fxp.LeakyReluOp)
@@ -707,6 +729,20 @@ def _pad(op, emu):
     return lambda args: np.pad(args[0], width)
 
 
+@kernel(fxp.UpsampleOp)
+def _upsample(op, emu):
+    factors = fxp.ints(op.factors)
+
+    def run(args):
+        y = args[0]
+        for d, f in enumerate(factors):
+            if f > 1:
+                y = np.repeat(y, f, axis=d + 1)  # axis 0 is the batch
+        return y
+
+    return run
+
+
 @kernel(fxp.ConcatOp)
 def _concat(op, emu):
     axis = op.axis.value.data + 1
@@ -717,6 +753,127 @@ def _concat(op, emu):
         n = max((a.shape[0] for a, b in zip(args, batched) if b), default=1)
         parts = [a if b else np.broadcast_to(a[None], (n,) + a.shape) for a, b in zip(args, batched)]
         return np.concatenate(parts, axis=axis)
+
+    return run
+
+
+# --------------------------------------------------------------------------------------------
+# fused steps: a dense layer and the ReLU or cast that alone reads it
+# --------------------------------------------------------------------------------------------
+
+
+def fuse_linear_casts(emu: Emulator) -> None:
+    """Replace each (dense, relu|cast) pair whose dense result has no other reader by one step.
+
+    Most layers are a dense op whose exact sum is cast once (by the dense itself, or by the
+    ReLU or cast after it).  The fused kernel scales the weights and bias by the power of two
+    of that cast, so the matmul yields the cast's input directly; then it rounds and handles
+    overflow in place, as ``fixed.cast`` does.  Exact under the same conditions as the unfused
+    kernels (``fused_dense``); a pair that does not meet them stays as it is.
+    """
+    uses: dict[SSAValue, int] = {}
+    for step in emu.steps:
+        for v in step.operands:
+            uses[v] = uses.get(v, 0) + 1
+    for v in emu.outputs:
+        uses[v] = uses.get(v, 0) + 1
+    steps: list[_Step] = []
+    k = 0
+    while k < len(emu.steps):
+        step = emu.steps[k]
+        nxt = emu.steps[k + 1] if k + 1 < len(emu.steps) else None
+        kernel = None
+        if (
+            nxt is not None
+            and isinstance(step.op, fxp.DenseOp)
+            and isinstance(nxt.op, fxp.ReluOp | fxp.CastOp)
+            and nxt.operands == [step.result]
+            and uses.get(step.result) == 1
+        ):
+            kernel = fused_dense(step.op, nxt.op, emu)
+        if kernel is None:
+            steps.append(step)
+            k += 1
+            continue
+        steps.append(_Step(step.op, kernel, step.operands, nxt.result))
+        k += 2
+    emu.steps = steps
+
+
+def _cast_stage(frac: int, lo: int, hi: int, dst: FixedFormat) -> FixedFormat | None:
+    """The format a cast of codes ``lo..hi`` at ``frac`` rounds or saturates into, or None when it changes nothing."""
+    if frac == dst.frac and lo >= dst.min_code and hi <= dst.max_code:
+        return None
+    return dst
+
+
+def fused_dense(op: fxp.DenseOp, user: Operation, emu: Emulator) -> Kernel | None:
+    """One kernel for ``user(dense(x))`` (``user`` a ReLU or a cast), or None where it does not apply.
+
+    Applies when the dense op needs no per-product rounding and no accumulator wrap, computes in
+    float32 or float64 BLAS, and the pair casts at most once (the dense's own cast or the
+    user's; ReLU's ``max(x, 0)`` may come before or after).  With ``d`` the bits that cast drops
+    and ``u`` the bits the sums move up into the accumulator, the weights become ``w * 2**(u - d)``
+    and the bias ``acc(b) * 2**-d``: powers of two, so every product and partial sum is the same
+    integer as before, scaled, and exact under the same bound (kept clear of float underflow).
+    """
+    w = emu.constant(op.weight, "weight", op)
+    wi = fixed.to_kind(w, "int")
+    fx, fa, fp, bound, bias = _prepare_linear(op, emu, wi)
+    if fa.frac < fp:
+        return None
+    up = fa.frac - fp
+    # the exact sum's range per output (bias included), at the accumulator's LSB
+    col_lo, col_hi = linear_bounds(wi, fx)
+    b = fixed.to_kind(bias, "object") if bias is not None else np.zeros(wi.shape[1], dtype=object)
+    lo = int(min((col_lo * (1 << up) + b).tolist(), default=0))
+    hi = int(max((col_hi * (1 << up) + b).tolist(), default=0))
+    if lo < fa.min_code or hi > fa.max_code:
+        return None  # the accumulator wraps
+    bits = int(max(-lo, hi, bound << up, 1)).bit_length()
+    if bits <= fixed.FLOAT32_BITS + 1:
+        ftype, mantissa, tiny = np.float32, fixed.FLOAT32_BITS + 1, -120
+    elif bits <= fixed.FLOAT_BITS + 1:
+        ftype, mantissa, tiny = np.float64, fixed.FLOAT_BITS + 1, -1000
+    else:
+        return None
+    # the stages after the exact sum: casts that change something, and max(x, 0)
+    out1, dst = fmt_of(op.result), fmt_of(user.result)
+    stages: list[tuple[str, FixedFormat | None]] = [("cast", _cast_stage(fa.frac, lo, hi, out1))]
+    if stages[0][1] is not None:
+        lo, hi = out1.min_code, out1.max_code
+    if isinstance(user, fxp.ReluOp) and (dst.signed or dst.overflow == "WRAP"):
+        stages.append(("max0", None))
+        lo, hi = max(lo, 0), max(hi, 0)
+    stages.append(("cast", _cast_stage(out1.frac, lo, hi, dst)))
+    stages = [(kind, f) for kind, f in stages if kind == "max0" or f is not None]
+    casts = [f for kind, f in stages if kind == "cast"]
+    if len(casts) > 1:
+        return None
+    drop = (fa.frac - casts[0].frac) if casts else 0
+    target = casts[0] if casts else dst
+    if casts and not fixed._float_cast_is_exact(bits, drop, target, mantissa):
+        return None
+    if up - drop < tiny or -drop < tiny:
+        return None
+    scaled_w = np.ascontiguousarray((fixed.to_kind(w, "int").astype(np.float64) * 2.0 ** (up - drop)).astype(ftype))
+    scaled_b = None
+    if bias is not None:
+        scaled_b = (fixed.to_kind(fixed.to_kind(bias, "object"), "int").astype(np.float64) * 2.0**-drop).astype(ftype)
+    k, m = w.shape
+    result_shape = shape_of(user.result)
+
+    def run(args):
+        x = args[0]
+        t = np.matmul(fixed.to_kind(x.reshape(-1, k), "float32" if ftype is np.float32 else "float"), scaled_w)
+        if scaled_b is not None:
+            np.add(t, scaled_b, out=t)
+        for kind, fmt in stages:
+            if kind == "max0":
+                np.maximum(t, 0, out=t)
+            else:
+                t = fixed._overflow_float(fixed._round_float(t, fmt.rounding) if drop > 0 else t, fmt)
+        return t.reshape((x.shape[0],) + result_shape)
 
     return run
 

@@ -88,3 +88,42 @@ def test_cuda_quantizer_runs_the_same_steps(tmp_path):
         assert np.array_equal(want, Emulator(modules[folder.name]).run(x, raw=True)[0]), folder.name
         got = run_program(program, "quantize", x, np.int64, len(x), 16, model=folder.name)
         assert np.array_equal(got, want), folder.name
+
+
+def test_per_channel_normalization_on_every_path(tmp_path):
+    """(x - mean[c]) / std[c] then a Quant, as image models normalize: the emulator equals
+    QONNX, and the CUDA device quantizer (per-element constants) equals the emulator."""
+    from onnx import TensorProto, helper, numpy_helper
+
+    from fmlc.driver import CompileOptions, compile_model, load_manifest, quantize_inputs, resolve
+    from fmlc.emulator import Emulator
+    from fmlc.frontend.onnx_import import import_model_with_report
+    from fmlc.targets.cuda import build_host_bundle, run_program
+
+    mean = np.array([123.7, 116.3, 103.5], dtype=np.float32).reshape(1, 3, 1, 1)
+    std = np.array([58.4, 57.1, 57.4], dtype=np.float32).reshape(1, 3, 1, 1)
+    nodes = [
+        helper.make_node("Sub", ["x", "mean"], ["c"], name="center"),
+        helper.make_node("Div", ["c", "std"], ["n"], name="scale"),
+        helper.make_node("Quant", ["n", "s", "z", "b"], ["y"], name="qin", domain="qonnx.custom_op.general", signed=1, narrow=0, rounding_mode="ROUND"),
+    ]
+    inits = {"mean": mean, "std": std, "s": np.float32(2.0**-5), "z": np.float32(0), "b": np.float32(8)}
+    graph = helper.make_graph(nodes, "norm", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 2, 2])], [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)],
+                              [numpy_helper.from_array(np.asarray(v), k) for k, v in inits.items()])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13), helper.make_opsetid("qonnx.custom_op.general", 1)])
+    path = tmp_path / "norm.onnx"
+    path.write_bytes(model.SerializeToString())
+    module, report = import_model_with_report(path)
+    assert not report.inputs and report.outputs["y"].max_abs == 0.0
+    module = resolve(module)
+    x = np.random.default_rng(2).integers(0, 256, (64, 3, 2, 2)).astype(np.float32)
+    got = Emulator(module).run(x)[0]
+    from qonnx.custom_op.general.intquant import int_quant
+
+    ref = int_quant((x - mean) / std, np.float32(2.0**-5), np.float32(0), np.float32(8), True, False, "ROUND")
+    assert np.array_equal(got, np.asarray(ref, dtype=np.float64))
+    out = compile_model(module, tmp_path / "cuda", CompileOptions(target="cuda", name="norm"))
+    program = build_host_bundle([out])
+    flat = x.reshape(64, -1)
+    want = quantize_inputs(load_manifest(out), [x])[0].reshape(64, -1)
+    assert np.array_equal(run_program(program, "quantize", flat, np.int64, 64, flat.shape[1], model="norm"), want)

@@ -28,6 +28,7 @@ from fmlc.dialects import fxp
 from fmlc.frontend import ModelImportError, f32 as F32
 from fmlc.frontend.core import attrs
 from fmlc.frontend.reference import ReferenceError
+from fmlc.frontend.staircase import POSITION_DEPENDENT
 from fmlc.frontend.values import Act, Real, dyadic_codes
 from fmlc.ranges import Interval
 
@@ -52,11 +53,15 @@ class ChainOps:
         domain = self.ranges[act.value]
         count = domain.hi - domain.lo + 1
         text = " -> ".join(f"{n.op_type} '{n.name}'" for n in nodes)
+        table_why = ""
         if act.real.exact and count * channels <= TABLE_CODES:
             try:
+                if any(n.op_type in POSITION_DEPENDENT for n in nodes):
+                    bad = next(n for n in nodes if n.op_type in POSITION_DEPENDENT)
+                    raise ValueError(f"onnxruntime computes {bad.op_type} with different float32 formulas for a tensor's body and tail")
                 y = self._chain_table(base, nodes, axis, channels, chain, estimate, domain)
-            except (ReferenceError, ValueError):
-                y = None
+            except (ReferenceError, ValueError) as err:
+                y, table_why = None, str(err)
             if y is not None:
                 self.report.add_many(nodes, "table", f"{text} with the reference's float32 semantics on all {count} codes x {channels} channel(s)")
                 self.note(y.value, f"exact: {text} evaluated on all {count} input codes")
@@ -66,7 +71,7 @@ class ChainOps:
             self.report.add_many(nodes, "bounded", f"{text} computed exactly; the reference's float32 evaluation is within {y.real.err:.3g}")
             self.note(y.value, f"bounded: {text}; |reference - this| <= {y.real.err:.3g}")
             return y
-        why = "its input is not exact" if not act.real.exact else f"its input has {count} codes x {channels} channels (more than {TABLE_CODES} to tabulate)"
+        why = "its input is not exact" if not act.real.exact else table_why or f"its input has {count} codes x {channels} channels (more than {TABLE_CODES} to tabulate)"
         raise ModelImportError(
             f"the float chain {text} ends without a quantizer and cannot be made exact: {why}, and it is not affine; "
             "quantize its result (a QONNX Quant after it) or its input"

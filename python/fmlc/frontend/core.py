@@ -59,6 +59,13 @@ def attrs(node) -> dict:
     return out
 
 
+def f32_exact_interval(iv: Interval) -> bool:
+    """Whether every value of a range (codes at ``frac``) is a float32: at most 24 significant
+    bits, no bit below float32's least subnormal, nothing near overflow."""
+    top = max(abs(iv.lo), abs(iv.hi))
+    return top <= (1 << F32.MANTISSA) and iv.frac <= -F32.MIN_EXP and top.bit_length() - iv.frac < 127
+
+
 def log2_exact(v: float) -> int:
     return int(np.frexp(v)[1]) - 1
 
@@ -133,7 +140,10 @@ class ImporterCore:
                     raise
                 raise ModelImportError(str(err), node.name, node.op_type) from None
         outputs = [self.output_value(o.name) for o in self.graph.output]
-        return self.b.finish(outputs)
+        try:
+            return self.b.finish(outputs)
+        except fxp.VerifyException as err:
+            raise ModelImportError(f"the imported IR does not verify: {err}") from None
 
     def check_node(self, node) -> None:
         """What ONNX's checker leaves to run time: finite constants, axes within the rank."""
@@ -147,6 +157,8 @@ class ImporterCore:
                 if np.isnan(bad) or node.op_type not in ("Clip", "Max", "Min"):
                     raise ModelImportError(f"constant '{name}' holds {bad}: fmlc computes with finite values only")
         a = attrs(node)
+        if node.op_type == "BatchNormalization" and int(a.get("spatial", 1)) == 0:
+            raise ModelImportError("BatchNormalization with spatial=0 (per element statistics) is not supported")
         if "axis" in a and node.op_type in AXIS_OPS and node.input and node.input[0]:
             shape = self.wrapper.get_tensor_shape(node.input[0])
             if shape is not None:
@@ -410,8 +422,7 @@ class ImporterCore:
 
     def _representable(self, v: SSAValue) -> bool:
         """Whether every value of a fixed-point tensor is exactly a float32."""
-        iv = self.ranges[v]
-        return max(abs(iv.lo), abs(iv.hi)) <= (1 << F32.MANTISSA)
+        return f32_exact_interval(self.ranges[v])
 
     def value_table(self, act: Act, domain: Interval, values: np.ndarray, what: str, bits: int = 62) -> Act:
         """A table from ``act``'s codes to exact float ``values`` (one per code of ``domain``)."""

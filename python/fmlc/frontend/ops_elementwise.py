@@ -33,8 +33,13 @@ class ElementwiseOps:
         return None
 
     def defer(self, node, x_name: str) -> bool:
-        """Float preprocessing on a graph input, or a pending float op in a quantized model."""
-        return self.float_preprocess(node) or self.pend(node, x_name)
+        """Float preprocessing on a graph input, or a pending float op in a quantized model (where
+        a float op that cannot join a chain has no exact form: it is refused)."""
+        if self.float_preprocess(node) or self.pend(node, x_name):
+            return True
+        if self.quantized:
+            raise ModelImportError(f"{node.op_type} here cannot be replaced exactly (its constants vary along the batch, or it has no float chain to join)", node.name, node.op_type)
+        return False
 
     # ---------------------------------------------------------------- activations
 
@@ -81,7 +86,10 @@ class ElementwiseOps:
         self.set(node.output[0], x.with_value(y))
 
     def op_ThresholdedRelu(self, node) -> None:
-        if self.defer(node, node.input[0]):
+        if self.float_preprocess(node):
+            return
+        if self.quantized and self.exact_input(node.input[0]) is None or self.quantized and not _exact_values(np.array([float(attrs(node).get("alpha", 1.0))])):
+            self.defer(node, node.input[0])  # compares values, not codes: exact only on exact values
             return
         alpha = float(attrs(node).get("alpha", 1.0))
         x = self.act(node.input[0], node)
@@ -200,6 +208,11 @@ class ElementwiseOps:
         cv = self.const_op(per_sample, FixedConst(per_sample, fc.frac).format())
         lhs, rhs = (cv, x.value) if const_first else (x.value, cv)
         y = self.emit(op_cls(lhs, rhs, None), node).result
+        if not self._representable(y):  # below float32's subnormals or past its range
+            real = Real(exact=False, err=self.magnitude(y) * 2.0**-23 + 2.0**F32.MIN_EXP)
+            self.report.add(node, "bounded", f"the reference's float32 result leaves float32's exact range (error <= {real.err:.3g})")
+            self.set_elementwise(node, x, y, real)
+            return True
         self.report.add(node, "exact")
         self.set_elementwise(node, x, y)
         return True
@@ -299,7 +312,8 @@ class ElementwiseOps:
             raise ModelImportError("all operands are constant", node.name, node.op_type)
         if self.quantized and not acc.real.identity:
             acc = self.realize(acc)
-        err = acc.real.err
+        errs = [acc.real.err]
+        values = [acc.value]
         first = names.index(runtime[0])
         for name in names[:first] + names[first + 1 :]:
             other = self.constant(name)
@@ -314,16 +328,27 @@ class ElementwiseOps:
                 b = self.act(name, node)
                 if self.quantized and not b.real.identity:
                     b = self.realize(b)
-                err += b.real.err if op_cls is fxp.AddOp else 0.0
-                err = max(err, b.real.err)
+                errs.append(b.real.err)
                 rhs = self.relayout(b, acc.order).value
+            values.append(rhs)
             v = self.emit(op_cls(acc.value, rhs, None), None).result
             acc = Act(v, acc.shape, acc.batch, acc.order, acc.real)
         out = self.result_format(node, None)
         v = self.emit(fxp.CastOp(acc.value, out), node).result if out is not None else acc.value
         real = Real()
-        if self.quantized and (err or (op_cls is fxp.AddOp and not self._representable(v))):
-            real = Real(exact=False, err=err + (F32.ulp_bound(self.magnitude(v)) * (len(names) - 1) if op_cls is fxp.AddOp else 0.0))
+        if self.quantized:
+            if op_cls is fxp.AddOp:
+                # every partial sum, in any order, is on the finest grid and at most the sum of
+                # the magnitudes: exact in float32 when that fits 24 bits
+                err = sum(errs)
+                frac = max(self.ranges[x].frac for x in values)
+                units = sum(max(abs(self.ranges[x].lo), abs(self.ranges[x].hi)) << (frac - self.ranges[x].frac) for x in values)
+                if units > 1 << F32.MANTISSA:
+                    err += F32.gamma(len(values)) * sum(self.magnitude(x) for x in values)
+            else:
+                err = max(errs)
+            if err:
+                real = Real(exact=False, err=err)
         self.report.add(node, "exact" if real.err == 0.0 else "bounded")
         self.set(node.output[0], Act(v, acc.shape, acc.batch, acc.order, real))
 
@@ -412,7 +437,7 @@ def _sum_fits_f32(x, c: FixedConst, sub: bool = False, const_first: bool = False
         lo, hi = cl - xh, ch - xl
     else:
         lo, hi = xl - ch, xh - cl
-    return max(abs(lo), abs(hi)) <= 1 << F32.MANTISSA
+    return max(abs(lo), abs(hi)) <= 1 << F32.MANTISSA and frac <= -F32.MIN_EXP
 
 
 def softmax_types(config, node, n: int) -> tables.SoftmaxTypes:

@@ -378,7 +378,9 @@ class QuantizedLinear:
                 grid = max(lsb_frac, bc.frac)
                 bcodes = [abs(int(c)) << (grid - bc.frac) for c in np.asarray(bc.codes, dtype=object).ravel()]
                 total = [(t << (grid - lsb_frac)) + b for t, b in zip(total, np.broadcast_to(np.array(bcodes, dtype=object), (len(total),)))]
-            if (bias_in_acc or not np.any(b_vals)) and max(total, default=0) <= (1 << F32.MANTISSA):
+            grid = max(lsb_frac, exact_const(b_vals).frac) if bias_in_acc and np.any(b_vals) else lsb_frac
+            in_range = grid <= -F32.MIN_EXP and int(max(total, default=0)).bit_length() - grid < 127  # no subnormal rounding, no overflow
+            if (bias_in_acc or not np.any(b_vals)) and max(total, default=0) <= (1 << F32.MANTISSA) and in_range:
                 return Real()
         err = wsum * x.real.err + F32.gamma(terms + 3) * (wsum * x_mag + np.abs(b_vals)) + w_err * terms * x_mag
         return Real(exact=False, err=float(np.max(err)) if err.size else 0.0)

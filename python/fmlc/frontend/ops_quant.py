@@ -43,8 +43,11 @@ class QuantParams:
         if scale is None or zero is None or bits is None:
             raise ModelImportError("scale, zero point and bit width must be constants", node.name, node.op_type)
         for name in node.input[1:3]:
-            stored = importer.reference_constant(name)
-            if np.result_type(np.float32, np.asarray(stored).dtype) != np.float32:
+            stored = np.asarray(importer.reference_constant(name))
+            promotes = np.result_type(np.float32, stored.dtype) != np.float32
+            # an integer zero point of 0 (QKeras writes int64) changes nothing: x / s is a float32
+            # value, clamped and rounded exactly in float64 too, and fl32(q * s) comes out
+            if promotes and not (stored.dtype.kind in "iu" and not np.any(stored)):
                 # QONNX then computes the quantizer in that type (numpy promotion), not float32
                 raise ModelImportError(f"the quantizer's parameter '{name}' is stored as {np.asarray(stored).dtype}; fmlc reads float32 quantizers (as exporters write them)", node.name, node.op_type)
         a = attrs(node)
@@ -96,8 +99,9 @@ class QuantOps:
 
     def quantize_input(self, fin: FloatInput, fmt: FixedFormat | None, node=None, steps: tuple = (), real: Real = IDENTITY) -> Act:
         """Quantize a graph input (float preprocessing + the quantizer's steps), replay its moves."""
-        all_steps = tuple(fin.steps) + tuple(steps)
-        if fmt is None:
+        all_steps = self.sanitized_input_steps(fin.name) + tuple(fin.steps) + tuple(steps)
+        boundary_cast = fmt is None
+        if boundary_cast:
             fmt = self.config.input_precision(fin.name)
             detail = f"not quantized by the model: cast to the input precision {fmt}"
             if fin.steps:
@@ -107,7 +111,9 @@ class QuantOps:
                 self.report.inputs[fin.name] = str(fmt)
         q = self.emit(fxp.QuantizeOp(fin.arg, fmt, steps=all_steps or None), node).result
         act = Act(q, fin.shape, 0, tuple(range(1, len(fin.shape))), real)
-        if not fin.steps and not fin.moves:
+        if boundary_cast and not fin.steps and not fin.moves:
+            # the graph input itself now stands for its cast; a model quantizer's result does
+            # not: another consumer of the raw input must still see the float values
             self.set(fin.name, act)
         for move in fin.moves:
             # the recorded Reshape/Transpose/... run again, now on the quantized tensor
@@ -115,6 +121,23 @@ class QuantOps:
             getattr(self, f"op_{move.op_type}")(move)
             act = self.env[move.output[0]]
         return act
+
+    def sanitized_input_steps(self, name: str) -> tuple:
+        """QONNX's executor rounds a tensor annotated with an integer datatype (FINN exports
+        annotate inputs so) before using it: the same rounding, first."""
+        for ann in self.graph.quantization_annotation:
+            if ann.tensor_name != name:
+                continue
+            for kv in ann.quant_parameter_tensor_names:
+                if kv.key == "finn_datatype":
+                    from qonnx.core.datatype import DataType
+
+                    try:
+                        if DataType[kv.value].is_integer():
+                            return (("round", "ROUND"),)
+                    except KeyError:
+                        raise ModelImportError(f"graph input '{name}' is annotated with the unknown datatype '{kv.value}'") from None
+        return ()
 
     def float_preprocess(self, node) -> bool:
         """Record float ops on a graph input before its quantizer as ``fxp.quantize`` steps."""
@@ -159,15 +182,33 @@ class QuantOps:
             return ("clip", 0.0, F32.MAX_F32)
         if op == "Clip":
             lo, hi = self.clip_bounds(node)
+            if lo is not None and hi is not None and lo > hi:
+                return None  # onnxruntime gives hi there; the Clip op says so exactly
             return ("clip", -F32.MAX_F32 if lo is None else lo, F32.MAX_F32 if hi is None else hi)
         if op not in ("Add", "Sub", "Mul", "Div"):
             return None
         other = node.input[1] if node.input[0] == x_name else node.input[0]
-        c = self.float_constant(other)
-        if c is None or np.asarray(c).size != 1:
+        c = self.reference_constant(other)
+        if c is None or np.result_type(np.float32, np.asarray(c).dtype) != np.float32:
             return None
-        c = float(np.asarray(c).ravel()[0])
-        if not np.isfinite(c) or not F32.is_f32(c):
+        fin = self.env[x_name]
+        c = np.asarray(c, dtype=np.float32)
+        if c.size != 1:
+            # per-channel constants (mean/deviation normalization): one per element of a sample
+            rank = len(fin.shape)
+            if fin.moves or c.ndim > rank:
+                return None
+            full = c.reshape((1,) * (rank - c.ndim) + c.shape)
+            if full.shape[0] != 1 or np.broadcast_shapes(full.shape, fin.shape) != tuple(fin.shape):
+                return None
+            arr = full[0]
+            if op == "Sub":
+                return ("sub", arr) if node.input[0] == x_name else ("rsub", arr)
+            if op == "Div":
+                return ("div", arr) if node.input[0] == x_name and not np.any(arr == 0) else None
+            return ({"Add": "add", "Mul": "mul"}[op], arr)
+        c = float(c.ravel()[0])
+        if not np.isfinite(c):
             return None
         if op == "Sub":
             return ("sub", c) if node.input[0] == x_name else ("rsub", c)
@@ -273,7 +314,7 @@ class QuantOps:
             y = self.emit(fxp.MinimumOp(y, self.const_op(np.array([fmt.max_code - 1]), fmt), fmt)).result
         err = act.real.err
         out_err = 0.0 if err == 0.0 else p.s * (np.floor(err / p.s) + 1.0)
-        real = Real(exact=act.real.exact, err=out_err) if err else IDENTITY
+        real = Real(exact=False, err=out_err) if err else IDENTITY  # codes may differ: not exact
         self.report.add(node, "exact" if not err else "bounded", f"cast to {fmt}" + (f"; input within {err:.3g} of the reference: at most {out_err / p.s:.0f} step(s) off" if err else ""))
         self.set(node.output[0], Act(y, act.shape, act.batch, act.order, real))
 

@@ -68,7 +68,7 @@ class ReferenceChain:
         session = self._sessions.get(k)
         if session is None:
             session = self._sessions[k] = self._session(node, inputs)
-        return session.run(None, inputs)[0]
+        return _run_session(session, node, inputs)
 
     def _run_channels_last(self, k: int, node, inputs: dict[str, np.ndarray]) -> np.ndarray:
         """QONNX's channels-last wrapper: the standard op on channels-first data, transposed
@@ -84,7 +84,7 @@ class ReferenceChain:
         session = self._sessions.get(k)
         if session is None:
             session = self._sessions[k] = self._session(std, inputs)
-        y = session.run(None, inputs)[0]
+        y = _run_session(session, node, inputs)
         return np.ascontiguousarray(np.transpose(y, (0,) + tuple(range(2, nd)) + (1,)))
 
     def _session(self, node, inputs: dict[str, np.ndarray]):
@@ -118,6 +118,13 @@ class ReferenceChain:
         except Exception as err:  # noqa: BLE001 - qonnx raises many kinds
             raise ReferenceError(f"qonnx cannot run {node.op_type} '{node.name}': {err}") from None
         return np.asarray(context[work.output[0]], dtype=np.float32)
+
+
+def _run_session(session, node, inputs: dict) -> np.ndarray:
+    try:
+        return session.run(None, inputs)[0]
+    except Exception as err:  # noqa: BLE001 - onnxruntime's own error types
+        raise ReferenceError(f"onnxruntime cannot run {node.op_type} '{node.name}' on this chain's values: {str(err).splitlines()[0]}") from None
 
 
 def _copy(node, outputs=None) -> onnx.NodeProto:

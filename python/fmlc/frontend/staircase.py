@@ -41,7 +41,7 @@ PIECEWISE_OPS = MONOTONE_OPS - {"Sigmoid", "Tanh", "Softplus", "Softsign", "Elu"
 """Monotone ops whose float32 implementation is monotone too: comparisons, affine arithmetic
 correctly rounded, rounding functions.  Transcendental functions are computed by approximations
 that are not proven monotone in float32, so wide chains through them are not bisected."""
-ELEMENTWISE_OPS = MONOTONE_OPS | {"Abs"}
+ELEMENTWISE_OPS = MONOTONE_OPS | {"Abs", "ThresholdedRelu"}
 POSITION_DEPENDENT = {"Softplus", "Elu", "Selu"}
 """onnxruntime (MLAS) computes these with one float32 formula on blocks of a tensor and another on
 its last elements: the reference's bits depend on the position (tests/python/test_reference_kernels.py
