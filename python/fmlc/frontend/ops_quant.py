@@ -108,7 +108,7 @@ class QuantOps:
                 detail = f"float preprocessing ({boundary.describe(fin.steps)}), then {detail}"
             self.report.nodes.append(_boundary_entry(fin.name, detail))
             if not fin.steps:
-                self.report.inputs[fin.name] = str(fmt)
+                self.report.inputs[fin.name] = str(fmt)  # guarantees hold for inputs fmt holds exactly
         q = self.emit(fxp.QuantizeOp(fin.arg, fmt, steps=all_steps or None), node).result
         act = Act(q, fin.shape, 0, tuple(range(1, len(fin.shape))), real)
         if boundary_cast and not fin.steps and not fin.moves:
@@ -194,14 +194,11 @@ class QuantOps:
         fin = self.env[x_name]
         c = np.asarray(c, dtype=np.float32)
         if c.size != 1:
-            # per-channel constants (mean/deviation normalization): one per element of a sample
-            rank = len(fin.shape)
-            if fin.moves or c.ndim > rank:
+            # per-channel constants (mean/deviation normalization): one per element of a sample,
+            # carried back through the recorded moves to the graph input's layout
+            arr = self._to_input_layout(c, x_name, fin)
+            if arr is None:
                 return None
-            full = c.reshape((1,) * (rank - c.ndim) + c.shape)
-            if full.shape[0] != 1 or np.broadcast_shapes(full.shape, fin.shape) != tuple(fin.shape):
-                return None
-            arr = full[0]
             if op == "Sub":
                 return ("sub", arr) if node.input[0] == x_name else ("rsub", arr)
             if op == "Div":
@@ -215,6 +212,34 @@ class QuantOps:
         if op == "Div":
             return ("div", c) if node.input[0] == x_name and c != 0 else None
         return ({"Add": "add", "Mul": "mul"}[op], c)
+
+    def _to_input_layout(self, c: np.ndarray, name: str, fin: FloatInput) -> np.ndarray | None:
+        """A constant operand of tensor ``name`` (the graph input after ``fin.moves``) as a
+        per-sample array in the graph input's own layout, or None if it cannot be."""
+        shape = self.onnx_shape(name)
+        if c.ndim > len(shape):
+            return None
+        c = c.reshape((1,) * (len(shape) - c.ndim) + c.shape)
+        try:
+            full = np.broadcast_to(c, (1,) + tuple(shape[1:])) if c.shape[0] == 1 else None
+        except ValueError:
+            return None
+        if full is None:
+            return None
+        for move in reversed(fin.moves):  # undo each move: elementwise steps commute with them
+            before = (1,) + tuple(self.onnx_shape(move.input[0])[1:])
+            if move.op_type == "Transpose":
+                perm = attrs(move).get("perm", list(range(full.ndim))[::-1])
+                if perm[0] != 0:
+                    return None
+                full = np.transpose(full, np.argsort(perm))
+            elif move.op_type in ("Identity", "Dropout"):
+                continue
+            else:
+                full = full.reshape(before)
+        if full.shape[1:] != tuple(fin.shape[1:]):
+            return None
+        return np.ascontiguousarray(full[0])
 
     def clip_bounds(self, node) -> tuple[float | None, float | None]:
         a = attrs(node)
@@ -347,6 +372,8 @@ class QuantOps:
         self.quantize_chain(node, v)
 
     def op_MultiThreshold(self, node) -> None:
+        if isinstance(self.value(node.input[0]), FloatInput):
+            raise ModelImportError("MultiThreshold on the model's float input is not supported (compare float32 inputs after a Quant)", node.name, node.op_type)
         thr = self.float_constant(node.input[1])
         if thr is None:
             raise ModelImportError("thresholds must be constant", node.name, node.op_type)

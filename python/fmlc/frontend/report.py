@@ -76,7 +76,7 @@ class ImportReport:
         for n in self.nodes:
             lines.append(f"{n.name:<{width}}  {n.op_type:<{owidth}}  {n.how:<10}  {n.detail}".rstrip())
         for name, fmt in self.inputs.items():
-            lines.append(f"# input '{name}' has no quantizer in the model: fmlc casts it to {fmt}; the guarantees below hold for inputs on that grid")
+            lines.append(f"# input '{name}' has no quantizer in the model: fmlc casts it to {fmt}; the guarantees below hold for inputs {fmt} represents exactly (on its grid, within its range)")
         lines.append("# outputs")
         for name, b in self.outputs.items():
             if b.max_abs == float("inf"):
