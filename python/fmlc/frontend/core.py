@@ -139,7 +139,12 @@ class ImporterCore:
                 if os.environ.get("FMLC_DEBUG"):
                     raise
                 raise ModelImportError(str(err), node.name, node.op_type) from None
-        outputs = [self.output_value(o.name) for o in self.graph.output]
+        try:
+            outputs = [self.output_value(o.name) for o in self.graph.output]
+        except (ValueError, ArithmeticError, fxp.VerifyException) as err:
+            if isinstance(err, ModelImportError) or os.environ.get("FMLC_DEBUG"):
+                raise
+            raise ModelImportError(f"building the graph outputs: {err}") from None
         try:
             return self.b.finish(outputs)
         except fxp.VerifyException as err:
@@ -217,9 +222,21 @@ class ImporterCore:
         return self.emit(fxp.ConstantOp(codes, fmt)).result
 
     def exact_const_op(self, values: np.ndarray) -> SSAValue:
-        """A constant holding exactly ``values`` (exact floats)."""
+        """A constant holding exactly ``values`` (exact floats), its codes stripped of the trailing
+        zero bits they share (2**100 is code 1 with 100 integer bits to spare, not 101 bits)."""
         codes, frac, err = dyadic_codes(np.asarray(values, dtype=np.float64), bits=4000)
         assert err == 0.0
+        flat = [int(c) for c in np.asarray(codes, dtype=object).ravel()]
+        common = 0
+        for c in flat:
+            common |= c
+        shift = (common & -common).bit_length() - 1 if common else 0
+        if shift > 0:
+            codes = np.array([c >> shift for c in flat], dtype=object).reshape(np.shape(codes))
+            frac -= shift
+        if fixed.bits_needed(np.asarray(codes, dtype=object)) > 62:
+            raise ModelImportError("a constant needs more than 62 significant bits")
+        codes = np.asarray(codes, dtype=object).astype(np.int64)
         return self.const_op(codes, Interval.of_codes(codes, frac).narrowest())
 
     def magnitude(self, v: SSAValue) -> float:

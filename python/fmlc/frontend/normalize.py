@@ -140,6 +140,7 @@ def normalize(model: onnx.ModelProto, log=None):
     model = upgrade(model, log)
     check_opsets(model)
     name_nodes(model)
+    trunc_versions = trunc_versions_of(model)
     for node in model.graph.node:  # Brevitas exports quantizers under its own domain
         if node.op_type in ("Quant", "BipolarQuant", "Trunc") and node.domain in QONNX_DOMAINS:
             node.domain = "qonnx.custom_op.general"
@@ -158,7 +159,15 @@ def normalize(model: onnx.ModelProto, log=None):
         except Exception as err:  # noqa: BLE001 - qonnx/onnx raise many kinds; all mean the same here
             raise ModelImportError(f"shape inference or constant folding failed: {err}") from None
     check_shapes(wrapper)
+    wrapper.fmlc_trunc_versions = trunc_versions
     return wrapper
+
+
+def trunc_versions_of(model: onnx.ModelProto) -> dict[str, int]:
+    """QONNX's executor picks a Trunc's version from the model's opset for the node's domain
+    (1 when undeclared): version 2 from opset 2 on.  Recorded before domains are renamed."""
+    opsets = {o.domain: o.version for o in model.opset_import}
+    return {n.name: (2 if opsets.get(n.domain, 1) >= 2 else 1) for n in model.graph.node if n.op_type == "Trunc"}
 
 
 def check_shapes(wrapper) -> None:

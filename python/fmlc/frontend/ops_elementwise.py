@@ -82,8 +82,11 @@ class ElementwiseOps:
         ac, af = exact_or(per_sample, self.weight_format(node), exact=True)
         a = self.const_op(ac, af)
         y = self.emit(fxp.LeakyReluOp(x.value, a, self.result_format(node, None)), node).result
-        self.report.add(node, "exact")
-        self.set(node.output[0], x.with_value(y))
+        real = Real()
+        if self.quantized and not self._representable(y):  # alpha * x below float32's subnormals
+            real = Real(exact=False, err=self.magnitude(y) * 2.0**-23 + 2.0**F32.MIN_EXP)
+        self.report.add(node, "exact" if real.exact else "bounded")
+        self.set(node.output[0], x.with_value(y, real=real))
 
     def op_ThresholdedRelu(self, node) -> None:
         if self.float_preprocess(node):

@@ -319,11 +319,16 @@ class QuantOps:
         """Whether QONNX's float32 rounding of ``x / s`` equals ap_fixed rounding of the exact value:
         always for ROUND/FLOOR/DOWN (float32 rounds x / s itself exactly), and for HALF_UP/HALF_DOWN
         while ``|x / s| +- 0.5`` is exact in float32 (QONNX adds 0.5 in float32 first)."""
-        if p.rounding not in ("HALF_UP", "HALF_DOWN"):
-            return p.rounding in ROUNDING_TO_FIXED
+        if p.rounding not in ROUNDING_TO_FIXED:
+            return False
         iv = self.ranges[act.value]
         frac = iv.frac + log2_exact(p.s)  # fractional bits of x / s
-        top = min(max(abs(iv.lo), abs(iv.hi)) * 2.0**-iv.frac / p.s, float(max(abs(p.qmin), p.qmax))) + 1.0
+        top_code = max(abs(iv.lo), abs(iv.hi))
+        if frac > -F32.MIN_EXP or top_code.bit_length() - frac >= 127:
+            return False  # x / s underflows below float32's subnormals, or overflows
+        if p.rounding not in ("HALF_UP", "HALF_DOWN"):
+            return True
+        top = min(top_code * 2.0**-iv.frac / p.s, float(max(abs(p.qmin), p.qmax))) + 1.0
         return np.log2(top) + max(frac, 1) <= F32.MANTISSA
 
     def cast_quant(self, node, act: Act, p: QuantParams) -> None:
@@ -398,7 +403,13 @@ class QuantOps:
         s = float(np.asarray(scale).ravel()[0])
         if np.asarray(scale).size != 1 or np.any(np.asarray(zero) != 0) or not is_power_of_two(s):
             raise ModelImportError("Trunc needs one power-of-two scale and a zero point of 0", node.name, node.op_type)
+        version = getattr(self.wrapper, "fmlc_trunc_versions", {}).get(node.name, 2 if len(node.input) == 6 else 1)
+        if len(node.input) != (6 if version == 2 else 5):
+            raise ModelImportError(
+                f"the model's QONNX opset makes this Trunc version {version} ({6 if version == 2 else 5} inputs), but it has {len(node.input)}; "
+                f"QONNX would run it as version {version}", node.name, node.op_type)
         x = self.act(node.input[0], node)
+        x = self.snap_to_grid(x, s)
         if not x.real.identity or not x.real.exact or x.real.err:
             raise ModelImportError("Trunc on a value with a non-power-of-two scale or a float32 rounding is not supported", node.name, node.op_type)
         mode = ROUNDING_TO_FIXED.get(rounding)
@@ -424,6 +435,26 @@ class QuantOps:
             y = self.emit(fxp.CastOp(d, FixedFormat(grid.width, grid.int_bits, True, mode, "WRAP")), node).result
         self.report.add(node, "exact", "truncation on the integer grid")
         self.set(node.output[0], Act(y, x.shape, x.batch, x.order))
+
+    def snap_to_grid(self, x: Act, s: float) -> Act:
+        """Trunc first rounds its input onto the grid ``s`` (half to even): a value within less
+        than ``s / 2`` of an exact value on that grid is that value, whatever the reference's
+        float32 rounding before (Brevitas' TruncAvgPool: an average times the window size)."""
+        if x.pending:
+            x = self.materialize(x, "")
+        real = x.real
+        if real.identity and real.exact:
+            return x
+        if not real.per_tensor or float(real.shift[0]) != 0.0:
+            return x
+        iv = self.ranges[x.value]
+        if iv.frac > -log2_exact(s):
+            return x  # the exact value is not on the grid
+        mag = max(abs(iv.lo), abs(iv.hi)) * 2.0**-iv.frac
+        off = abs(float(real.scale[0]) - 1.0) * mag + real.err + F32.ulp_bound(mag)
+        if off < s / 2:
+            return Act(x.value, x.shape, x.batch, x.order)
+        return x
 
     # ---------------------------------------------------------------- float chains
 
@@ -462,7 +493,7 @@ class QuantOps:
             if n.op_type == "MultiThreshold":
                 thr = np.asarray(self.reference_constant(n.input[1]))
                 if thr.shape[0] > 1:
-                    layout = str(attrs(n).get("data_layout", "NCHW" if act.rank == 4 else "NC"))
+                    layout = str(attrs(n).get("data_layout", {2: "NC", 3: "NWC", 4: "NCHW"}.get(act.rank, "NC")))  # QONNX's guess by rank
                     axes.add(layout.index("C") if "C" in layout else 1)
                 continue
             for name in n.input:
