@@ -384,7 +384,9 @@ def to_float(codes: np.ndarray, fmt_frac: int) -> np.ndarray:
     """Values of codes as float64 (exact while codes need at most 53 bits)."""
     if kind_of(codes) == "object":
         return np.array([float(Fraction(int(c), 1) * Fraction(2) ** -fmt_frac) for c in codes.ravel()]).reshape(codes.shape)
-    return np.ldexp(codes.astype(np.float64), -fmt_frac)
+    # times a power of two: exact like ldexp (|frac| <= 900 keeps every result normal), and
+    # several times faster
+    return np.multiply(codes, 2.0**-fmt_frac, dtype=np.float64)
 
 
 # --------------------------------------------------------------------------------------------

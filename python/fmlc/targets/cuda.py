@@ -8,12 +8,12 @@ a GPU tool with a benchmark, a CMake project and ``cuda.mlir`` (the cuda-dialect
 ``run`` executes the raw-code path: on the GPU through the C API when one is present
 (built with nvcc), otherwise on the CPU from the same per-sample source (built with g++);
 it says which on stderr.  ``FMLC_CUDA_DEVICE=cpu|gpu`` forces the choice.
-Built programs are cached by the hash of their sources under ``$XDG_CACHE_HOME/fmlc/cuda``.
+Built programs are cached by the hash of their sources, commands and compiler version under
+``$XDG_CACHE_HOME/fmlc/cuda`` (``fmlc.cache``): the compiled folder is never written.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
@@ -26,7 +26,7 @@ import numpy as np
 from xdsl.dialects.builtin import ModuleOp
 from xdsl.utils.exceptions import PassFailedException
 
-from fmlc.ir import make_context, parse_module, print_module
+from fmlc.ir import make_context, print_module
 
 CUDA_IR = "cuda.mlir"
 HOST_FLAGS = ["-O2", "-std=c++17", "-ffp-contract=off"]
@@ -83,7 +83,10 @@ class CudaTarget:
     def run(self, out: Path, codes, backend: str) -> list[np.ndarray]:
         if backend != "cuda":
             raise _compile_error(f"the CUDA target runs with --backend cuda, not '{backend}'")
-        manifest = json.loads((out / "fmlc.json").read_text())
+        from fmlc.driver import load_manifest
+
+        out = Path(out).resolve()
+        manifest = load_manifest(out)
         name = manifest["options"]["name"]
         x = np.ascontiguousarray(np.asarray(codes[0]).astype(np.int64))
         n = x.shape[0]
@@ -103,8 +106,14 @@ class CudaTarget:
         from fmlc.dialects import cuda
         from fmlc.lowering.dataflow_to_cuda import LAYERS_ATTR
 
-        manifest = json.loads((out / "fmlc.json").read_text())
-        module = parse_module((out / CUDA_IR).read_text())
+        from fmlc.diagnostics import parse_ir
+        from fmlc.driver import CompileError, load_manifest
+
+        manifest = load_manifest(out)
+        try:
+            module = parse_ir((Path(out) / CUDA_IR).read_bytes().decode("utf-8"), str(Path(out) / CUDA_IR))[0]
+        except (OSError, UnicodeDecodeError) as err:
+            raise CompileError(f"{Path(out) / CUDA_IR}: cannot be read ({err}); recompile the folder") from None
         opts = manifest["options"]
         lines = [f"CUDA target: model '{opts['name']}', built for sm_{opts['cuda_arch']}"]
         for k, spec in enumerate(manifest["inputs"]):
@@ -176,43 +185,25 @@ def gpu_name() -> str | None:
     return lines[0].split(" (UUID")[0] if res.returncode == 0 and lines else None
 
 
-def cache_dir() -> Path:
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    path = Path(base) / "fmlc" / "cuda"
-    try:
-        path.mkdir(parents=True, exist_ok=True)
-    except OSError:
-        path = Path(tempfile.gettempdir()) / "fmlc-cuda-cache"
-        path.mkdir(parents=True, exist_ok=True)
-    return path
-
-
 def _cached_build(sources: list[Path], command: list[str], what: str) -> Path:
-    """Build ``command`` (with ``{out}`` for the program) in a cache slot keyed by the sources."""
-    key = hashlib.sha256()
+    """Build ``command`` (with ``{out}`` for the program) in a cache slot keyed by the sources,
+    the command and the compiler's version (``fmlc.cache``)."""
+    from fmlc.cache import cached_build, digest, file_parts, tool_version
+
     for s in sources:
-        key.update(s.name.encode() + b"\0" + s.read_bytes())
-    key.update("\0".join(command).encode())
-    slot = cache_dir() / key.hexdigest()[:24]
-    program = slot / "program"
-    if program.exists():
-        return program
-    work = Path(tempfile.mkdtemp(prefix=".build-", dir=cache_dir()))
-    try:
+        if not s.is_file():
+            raise _compile_error(f"cuda: {s} is missing; recompile the folder")
+    key = digest(["cuda", what, tool_version(command[0]), *command, *file_parts(sources)])
+
+    def build(work: Path) -> None:
         for s in sources:
             shutil.copy(s, work / s.name)
         cmd = [c.replace("{out}", str(work / "program")) for c in command]
         res = subprocess.run(cmd, cwd=work, capture_output=True, text=True)
         if res.returncode != 0:
             raise _compile_error(f"cuda: building the {what} failed:\n$ {' '.join(cmd)}\n{res.stdout}{res.stderr}")
-        try:
-            work.rename(slot)
-        except OSError:  # another process built the same slot meanwhile
-            shutil.rmtree(work, ignore_errors=True)
-    except BaseException:
-        shutil.rmtree(work, ignore_errors=True)
-        raise
-    return program
+
+    return cached_build("cuda", key, build, "program") / "program"
 
 
 def build_host(out: Path, name: str) -> Path:
@@ -264,19 +255,17 @@ def build_host_bundle(folders: list[Path]) -> Path:
     for n in names:
         lines.append(f'    if (argc > 1 && !std::strcmp(argv[1], "{n}")) return fmlc_{n}_host_main(argc - 1, argv + 1);')
     lines += ['    std::fprintf(stderr, "unknown model\\n");', "    return 2;", "}", ""]
-    work = Path(tempfile.mkdtemp(prefix="fmlc-bundle-"))
-    bundle = work / "bundle.cpp"
-    bundle.write_text("\n".join(lines))
-    sources = [bundle] + [f / s for f, n in zip(folders, names) for s in (f"{n}_host.cpp", f"{n}_model.cuh")]
-    try:
-        key = hashlib.sha256(b"".join(s.read_bytes() for s in sources)).hexdigest()[:24]
-        slot = cache_dir() / f"bundle-{key}"
-        if not (slot / "program").exists():
-            res = subprocess.run([cxx(), *HOST_FLAGS, str(bundle), "-o", str(work / "program")], capture_output=True, text=True)
-            if res.returncode != 0:
-                raise _compile_error(f"cuda: building the host bundle failed:\n{res.stdout}{res.stderr}")
-            slot.mkdir(parents=True, exist_ok=True)
-            shutil.move(str(work / "program"), slot / "program")
-        return slot / "program"
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
+    from fmlc.cache import cached_build, digest, file_parts, tool_version
+
+    text = "\n".join(lines)
+    sources = [(f / s).resolve() for f, n in zip(folders, names) for s in (f"{n}_host.cpp", f"{n}_model.cuh", "fmlc_runtime.cuh")]
+    key = digest(["cuda-bundle", tool_version(cxx()), *HOST_FLAGS, text, *file_parts(sources, Path("/"))])
+
+    def build(work: Path) -> None:
+        bundle = work / "bundle.cpp"
+        bundle.write_text(text)
+        res = subprocess.run([cxx(), *HOST_FLAGS, str(bundle), "-o", str(work / "program")], capture_output=True, text=True)
+        if res.returncode != 0:
+            raise _compile_error(f"cuda: building the host bundle failed:\n{res.stdout}{res.stderr}")
+
+    return cached_build("cuda", f"bundle-{key}", build, "program") / "program"

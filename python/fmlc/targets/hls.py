@@ -11,14 +11,15 @@
   co-simulation, for ``options.part`` at ``options.clock_period`` ns);
 - ``vhls.mlir``: the vhls-dialect IR the C++ was printed from.
 
-``run`` builds the shared library with the Makefile (once; make keeps it up to date in the
-folder) and calls it through ctypes on int64 codes.  ``report`` reads the dataflow IR.
+``run`` builds the shared library with the folder's Makefile in the build cache (a copy of
+the sources, keyed by their hash, the compiler and the ap_types headers: ``fmlc.cache``), so
+the folder itself is never written, and calls it through ctypes on int64 codes.  ``report``
+reads the dataflow IR.
 """
 
 from __future__ import annotations
 
 import ctypes
-import hashlib
 import os
 import shutil
 import subprocess
@@ -106,26 +107,38 @@ class HlsTarget:
         return result.stderr
 
     def library(self, out: Path):
-        """The C simulation's entry point (``fmlc_TOP_run``), built if needed, loaded once per content."""
+        """The C simulation's entry point (``fmlc_TOP_run``), built in the cache if needed, loaded once."""
         from fmlc.driver import load_manifest
-        from fmlc.lowering.hls_project import library_name
         from fmlc.lowering.hls_to_cpp import api_name
 
         top = load_manifest(out)["options"]["name"]
-        self.build(out)
-        path = Path(out) / library_name(top)
-        digest = hashlib.sha256(path.read_bytes()).hexdigest()[:16]
-        if digest not in _LIBRARIES:
-            # dlopen caches by path: a rebuilt library is loaded from a copy named by its content
-            copy = Path(out) / "build" / f"{path.stem}-{digest}.so"
-            if not copy.exists():
-                shutil.copyfile(path, copy)
-            lib = ctypes.CDLL(str(copy))
+        path = self.cached_library(out, top)
+        if str(path) not in _LIBRARIES:  # a cache slot is named by its content: one path, one library
+            lib = ctypes.CDLL(str(path))
             entry = getattr(lib, api_name(top))
             entry.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int64]
             entry.restype = ctypes.c_int64
-            _LIBRARIES[digest] = entry
-        return _LIBRARIES[digest]
+            _LIBRARIES[str(path)] = entry
+        return _LIBRARIES[str(path)]
+
+    def cached_library(self, out: Path, top: str, opt: str | None = None) -> Path:
+        """``make lib`` on a copy of the folder's sources, in the build cache (``fmlc.cache``)."""
+        from fmlc.cache import cached_build, digest, file_parts, tool_version
+        from fmlc.lowering.hls_project import library_name
+        from fmlc.toolchain import ap_types_include, cxx
+
+        out = Path(out).resolve()
+        sources = [p for p in out.rglob("*") if p.is_file() and _is_source(p.relative_to(out))]
+        key = digest(["hls-csim", tool_version(cxx()), str(ap_types_include()), opt or "", *file_parts(sources, out)])
+
+        def build(work: Path) -> None:
+            for p in sources:
+                dest = work / p.relative_to(out)
+                dest.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copyfile(p, dest)
+            self.build(work, "lib", opt)
+
+        return cached_build("hls", key, build, library_name(top)) / library_name(top)
 
     def run(self, out: Path, codes: Sequence[np.ndarray], backend: str) -> list[np.ndarray]:
         from fmlc.driver import load_manifest
@@ -155,12 +168,15 @@ class HlsTarget:
     # -- report ------------------------------------------------------------------------------
 
     def report(self, out: Path) -> str:
-        from fmlc.driver import IR_FILE, load_manifest
-        from fmlc.ir import parse_module
+        from fmlc.driver import load_ir, load_manifest
 
         manifest = load_manifest(out)
-        module = parse_module((Path(out) / IR_FILE).read_text())
-        return hls_report(module, manifest)
+        return hls_report(load_ir(out), manifest)
+
+
+def _is_source(rel: Path) -> bool:
+    """A file the C simulation's library is built from (the Makefile, C++ sources, headers)."""
+    return rel.parts[0] != "build" and (rel.name == "Makefile" or rel.suffix in (".cpp", ".h", ".hpp"))
 
 
 def hls_report(module: ModuleOp, manifest: dict) -> str:
