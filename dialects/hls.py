@@ -7,8 +7,11 @@ The dialect sits one step above the text, as EmitC does for plain C: functions w
 pragmas, counted loops with pipeline/unroll directives, arrays with partitioning, ``hls::stream``
 channels, and scalar ``ap_fixed`` arithmetic.  Scalars are ``!fxp.fixed`` (one ``ap_fixed`` /
 ``ap_ufixed`` each, rounding and overflow modes included), ``index`` (a C ``int``; integer
-arithmetic on it uses the ``arith`` dialect) and ``i1`` (``bool``).  Arrays are 1-D (or 0-D,
-a scalar variable) ``memref``s: row-major flat, as hls4ml writes them.
+arithmetic on it uses the ``arith`` dialect) and ``i1`` (``bool``).  Arrays are
+``!vhls.array<N x T>`` (or ``!vhls.array<T>``, a scalar variable): C arrays, row-major flat, as
+hls4ml writes them.  They are not ``memref``s: upstream MLIR's memref takes only element types
+that declare themselves memref elements (``!fxp.fixed`` is opaque there), and an array's type
+must say which ``ap_fixed`` it holds (docs/hls.md).
 
 Arithmetic means what ``ap_fixed`` does in C++, so the verifiers check result types against the
 header's rules: ``vhls.add``/``vhls.sub``/``vhls.mul`` are exact (their result type is the one the
@@ -32,7 +35,6 @@ from xdsl.dialects.builtin import (
     IntAttr,
     IntegerAttr,
     IntegerType,
-    MemRefType,
     StringAttr,
     SymbolNameConstraint,
     SymbolRefAttr,
@@ -143,10 +145,57 @@ class StreamType(_LanesType):
         return BeatType(self.elem, self.lanes)
 
 
-def array_type(fmt: FixedFormat | Attribute, size: int | None) -> MemRefType:
+@irdl_attr_definition
+class ArrayType(ParametrizedAttribute, TypeAttribute):
+    """A C array ``T a[N]`` of fixed-point elements, or a scalar variable ``T a;`` (no size)."""
+
+    name = "vhls.array"
+
+    shape: ArrayAttr[IntAttr]
+    element_type: TypeAttribute
+
+    def __init__(self, element_type: Attribute, shape: Sequence[int]):
+        super().__init__(ArrayAttr([IntAttr(d) for d in shape]), element_type)
+
+    def get_shape(self) -> tuple[int, ...]:
+        return tuple(d.data for d in self.shape.data)
+
+    def print_parameters(self, printer: Printer) -> None:
+        # like a memref: !vhls.array<16x!fxp.fixed<6, 1, signed>>, !vhls.array<!fxp.fixed<...>>
+        printer.print_string("<")
+        printer.print_string("".join(f"{d}x" for d in self.get_shape()))
+        printer.print_attribute(self.element_type)
+        printer.print_string(">")
+
+    @classmethod
+    def parse_parameters(cls, parser: AttrParser) -> Sequence[Attribute]:
+        with parser.in_angle_brackets():
+            start = parser.pos
+            shape, elem = parser.parse_ranked_shape()
+            # a parse error (with the position), not the verifier's exception at construction
+            problem = _array_problem(shape, elem)
+            if problem:
+                parser.raise_error(problem, start, parser.pos)
+        return ArrayAttr([IntAttr(d) for d in shape]), elem
+
+    def verify(self) -> None:
+        problem = _array_problem(self.get_shape(), self.element_type)
+        if problem:
+            raise VerifyException(problem)
+
+
+def _array_problem(shape: Sequence[int], elem: Attribute) -> str | None:
+    if len(shape) > 1 or any(d < 1 for d in shape):
+        return f"'vhls.array' is 1-D with a static size >= 1, or 0-D (a scalar variable); got shape {list(shape)}"
+    if not isinstance(elem, FixedType):
+        return f"'vhls.array' must hold !fxp.fixed elements, got {elem}"
+    return None
+
+
+def array_type(fmt: FixedFormat | Attribute, size: int | None) -> ArrayType:
     """A flat array of ``size`` elements, or a scalar variable when size is None."""
     elem = FixedType.get(fmt) if isinstance(fmt, FixedFormat) else fmt
-    return MemRefType(elem, [] if size is None else [size])
+    return ArrayType(elem, [] if size is None else [size])
 
 
 def _fixed(value: SSAValue | Attribute, op: Operation, what: str) -> FixedFormat:
@@ -160,13 +209,11 @@ def _fixed(value: SSAValue | Attribute, op: Operation, what: str) -> FixedFormat
 
 
 def _check_array(op: Operation, t: Attribute, what: str) -> Attribute:
-    """An array (1-D or 0-D memref of !fxp.fixed) or a beat; returns the element type."""
+    """An array (``!vhls.array``, whose own verifier checks shape and element) or a beat; returns the element type."""
     if isinstance(t, BeatType):
         return t.elem
-    if not isinstance(t, MemRefType) or len(t.get_shape()) > 1 or any(d < 1 for d in t.get_shape()):
-        raise VerifyException(f"'{op.name}' {what} must be a 1-D or 0-D memref with a static size, or a beat; got {t}")
-    if not isinstance(t.element_type, FixedType):
-        raise VerifyException(f"'{op.name}' {what} must hold !fxp.fixed elements, got {t.element_type}")
+    if not isinstance(t, ArrayType):
+        raise VerifyException(f"'{op.name}' {what} must be a !vhls.array or a beat; got {t}")
     return t.element_type
 
 
@@ -230,12 +277,12 @@ class GlobalOp(IRDLOperation):
     name = "vhls.global"
 
     sym_name = prop_def(SymbolNameConstraint())
-    type = prop_def(MemRefType)
+    type = prop_def(ArrayType)
     value = prop_def(DenseIntOrFPElementsAttr)
 
     traits = traits_def(SymbolOpInterface())
     irdl_options = (ParsePropInAttrDict(),)
-    assembly_format = "$sym_name `:` $type attr-dict"
+    assembly_format = "$sym_name `:` qualified($type) attr-dict"
 
     def __init__(self, name: str, codes: np.ndarray, fmt: FixedFormat):
         from fmlc.dialects.fxp import dense_codes
@@ -435,7 +482,7 @@ class InterfaceOp(IRDLOperation):
 
 
 class _ArrayPragma(IRDLOperation):
-    array = operand_def(MemRefType | BeatType)  # a beat: its lanes (``variable=b.data``)
+    array = operand_def(ArrayType | BeatType)  # a beat: its lanes (``variable=b.data``)
     kind = prop_def(StringAttr)
     factor = opt_prop_def(IntegerAttr)
     dim = opt_prop_def(IntegerAttr)
@@ -595,12 +642,12 @@ class GetGlobalOp(IRDLOperation):
     name = "vhls.get_global"
 
     global_name = prop_def(FlatSymbolRefAttrConstr, prop_name="name")
-    result = result_def(MemRefType)
+    result = result_def(ArrayType)
 
     traits = traits_def(Pure(), GlobalSymbolUser())
     assembly_format = "$name attr-dict `:` type($result)"
 
-    def __init__(self, name: str, t: MemRefType):
+    def __init__(self, name: str, t: ArrayType):
         super().__init__(result_types=[t], properties={"name": SymbolRefAttr(name)})
 
 
@@ -608,7 +655,7 @@ def _check_access(op: Operation, array: SSAValue, index: SSAValue | None, elem: 
     have = _check_array(op, array.type, "array")
     if have != elem:
         raise VerifyException(f"'{op.name}' {what} type {elem} differs from the array's element type {have}")
-    scalar = isinstance(array.type, MemRefType) and not array.type.get_shape()
+    scalar = isinstance(array.type, ArrayType) and not array.type.get_shape()
     if scalar != (index is None):
         raise VerifyException(f"'{op.name}': a scalar variable takes no index, an array or beat takes one")
     if index is not None and not isinstance(index.type, IndexType):
@@ -1044,5 +1091,5 @@ HLS = Dialect(
         SelectOp,
         BitsOp,
     ],
-    [BeatType, StreamType],
+    [ArrayType, BeatType, StreamType],
 )

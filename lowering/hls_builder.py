@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 from xdsl.dialects import arith
-from xdsl.dialects.builtin import IndexType, IntegerAttr, MemRefType
+from xdsl.dialects.builtin import IndexType, IntegerAttr
 from xdsl.ir import Block, Operation, SSAValue
 
 from fmlc.dialects import hls
@@ -312,7 +312,7 @@ class GlobalTensor(Tensor):
     fmt: FixedFormat
 
     @property
-    def type(self) -> MemRefType:
+    def type(self) -> hls.ArrayType:
         return hls.array_type(self.fmt, int(np.prod(self.shape, dtype=np.int64)))
 
     def array(self, b: Builder) -> SSAValue:

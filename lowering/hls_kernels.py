@@ -539,6 +539,15 @@ def pad(ctx: KernelContext, b: Builder) -> None:
             ctx.out.store(ib, idx, x.load(ib, src))
 
 
+def upsample(ctx: KernelContext, b: Builder) -> None:
+    """Nearest neighbour: output position ``o`` copies input position ``o / factor`` per spatial axis."""
+    factors = fxp.ints(ctx.op.factors)
+    x = ctx.tensors[ctx.op.input]
+    with ctx.positions(b, ctx.out.shape, "copy") as (cb, idx):
+        src = [cb.divmod(idx[d], f)[0] for d, f in enumerate(factors)] + [idx[-1]]
+        ctx.out.store(cb, idx, x.load(cb, src))
+
+
 def concat(ctx: KernelContext, b: Builder) -> None:
     axis = ctx.op.axis.value.data
     offset = 0
@@ -582,6 +591,7 @@ WHOLE: dict[type, Callable[[KernelContext, Builder], None]] = {
     fxp.FlattenOp: reshape,
     fxp.TransposeOp: transpose,
     fxp.PadOp: pad,
+    fxp.UpsampleOp: upsample,
     fxp.ConcatOp: concat,
 }
 

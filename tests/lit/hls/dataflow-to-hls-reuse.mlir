@@ -17,7 +17,7 @@
 // CHECK:               %k = arith.divui %p, %{{.*}} : index
 // CHECK-NEXT:          %m = arith.remui %p, %{{.*}} : index
 // CHECK-NEXT:          %[[X:.*]] = vhls.load %x[%k]
-// CHECK:               vhls.load %{{.*}}[%p] : memref<12x!fxp.fixed<4, 1, signed>>
+// CHECK:               vhls.load %{{.*}}[%p] : !vhls.array<12x!fxp.fixed<4, 1, signed>>
 // CHECK:               vhls.store %{{.*}}, %acc[%m]
 
 // CPP:      void dense_1(const in_t x[4], dense_1_t y[3]) {

@@ -28,12 +28,12 @@
 // CHECK-LABEL: vhls.func @pool_1
 // CHECK-NEXT:    vhls.inline_off
 // CHECK-NEXT:    vhls.comment "this layer reads other positions than the one it writes: it buffers the whole input"
-// CHECK-NEXT:    %x_buf = vhls.alloca : memref<8x!fxp.fixed<10, 5, signed>>
+// CHECK-NEXT:    %x_buf = vhls.alloca : !vhls.array<8x!fxp.fixed<10, 5, signed>>
 // CHECK-NEXT:    vhls.for %p = 0 to 4 step 1 attributes {label = "positions", pipeline = 1 : i64} {
 // CHECK:         vhls.for %o = 0 to 2 step 1 attributes {label = "out_o", pipeline = 1 : i64} {
 // padding never wins: the maximum starts at the smallest code
 // CHECK:             %[[MIN:.*]] = vhls.constant -512 : !fxp.fixed<10, 5, signed>
-// CHECK-NEXT:        %best = vhls.alloca : memref<!fxp.fixed<10, 5, signed>>
+// CHECK-NEXT:        %best = vhls.alloca : !vhls.array<!fxp.fixed<10, 5, signed>>
 // CHECK-NEXT:        vhls.store %[[MIN]], %best
 // CHECK:             vhls.cmp %{{.*}}, %{{.*}} {predicate = "gt"}
 // CHECK:           vhls.write %y, %{{.*}}

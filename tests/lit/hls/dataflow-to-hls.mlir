@@ -13,22 +13,22 @@
 // CHECK-NEXT: vhls.typedef @dense_1_bias_t = !fxp.fixed<4, 2, signed>
 // CHECK-NEXT: vhls.typedef @dense_1_accum_t = !fxp.fixed<16, 8, signed>
 // CHECK-NEXT: vhls.typedef @relu_1_t = !fxp.fixed<6, 3, unsigned, RND, SAT>
-// CHECK-NEXT: vhls.global @dense_1_weight : memref<12x!fxp.fixed<4, 1, signed>> {value = dense<[1, -2, 0, 3, 0, 1, -1, 1, 2, 0, 2, -3]> : tensor<12xi8>}
-// CHECK-NEXT: vhls.global @dense_1_bias : memref<3x!fxp.fixed<4, 2, signed>> {value = dense<[1, 0, -1]> : tensor<3xi8>}
+// CHECK-NEXT: vhls.global @dense_1_weight : !vhls.array<12x!fxp.fixed<4, 1, signed>> {value = dense<[1, -2, 0, 3, 0, 1, -1, 1, 2, 0, 2, -3]> : tensor<12xi8>}
+// CHECK-NEXT: vhls.global @dense_1_bias : !vhls.array<3x!fxp.fixed<4, 2, signed>> {value = dense<[1, 0, -1]> : tensor<3xi8>}
 
-// CHECK-LABEL: vhls.func @dense_1(%x: memref<4x!fxp.fixed<8, 3, signed, RND_CONV, SAT>>, %y: memref<3x!fxp.fixed<12, 6, signed>>)
+// CHECK-LABEL: vhls.func @dense_1(%x: !vhls.array<4x!fxp.fixed<8, 3, signed, RND_CONV, SAT>>, %y: !vhls.array<3x!fxp.fixed<12, 6, signed>>)
 // CHECK-SAME:    num_inputs = 1 : i64, port_names = ["x", "y"], comment = "dense_1: fxp.dense (4) -> 3, reuse factor 1, io parallel; 9 of 12 weights non-zero; estimate II 1, latency 4 cycles"
 // CHECK-NEXT:    vhls.inline_off
 // CHECK-NEXT:    vhls.pipeline {ii = 1 : i64}
 // CHECK-NEXT:    vhls.array_partition %x {kind = "complete"}
 // CHECK-NEXT:    vhls.array_partition %y {kind = "complete"}
 // every weight in a register of its own (all of them are read at once)
-// CHECK-NEXT:    %[[W:.*]] = vhls.get_global @dense_1_weight : memref<12x!fxp.fixed<4, 1, signed>>
+// CHECK-NEXT:    %[[W:.*]] = vhls.get_global @dense_1_weight : !vhls.array<12x!fxp.fixed<4, 1, signed>>
 // CHECK-NEXT:    vhls.array_partition %[[W]] {kind = "complete"}
-// CHECK-NEXT:    %[[BB:.*]] = vhls.get_global @dense_1_bias : memref<3x!fxp.fixed<4, 2, signed>>
+// CHECK-NEXT:    %[[BB:.*]] = vhls.get_global @dense_1_bias : !vhls.array<3x!fxp.fixed<4, 2, signed>>
 // CHECK-NEXT:    vhls.array_partition %[[BB]] {kind = "complete"}
 // acc = bias, cast to the accumulator
-// CHECK-NEXT:    %acc = vhls.alloca : memref<3x!fxp.fixed<16, 8, signed>>
+// CHECK-NEXT:    %acc = vhls.alloca : !vhls.array<3x!fxp.fixed<16, 8, signed>>
 // CHECK-NEXT:    vhls.array_partition %acc {kind = "complete"}
 // CHECK-NEXT:    vhls.for %i = 0 to 3 step 1 attributes {label = "init", unroll} {
 // CHECK-NEXT:      %[[B:.*]] = vhls.get_global @dense_1_bias
@@ -59,14 +59,14 @@
 // CHECK-NEXT:      %[[R:.*]] = vhls.select %[[C]], %[[XC]], %[[Z2]]
 // CHECK-NEXT:      vhls.store %[[R]], %y[%c]
 
-// CHECK-LABEL: vhls.func @mlp(%in: memref<4x!fxp.fixed<8, 3, signed, RND_CONV, SAT>>, %output: memref<3x!fxp.fixed<6, 3, unsigned, RND, SAT>>)
+// CHECK-LABEL: vhls.func @mlp(%in: !vhls.array<4x!fxp.fixed<8, 3, signed, RND_CONV, SAT>>, %output: !vhls.array<3x!fxp.fixed<6, 3, unsigned, RND, SAT>>)
 // CHECK-SAME:    num_inputs = 1 : i64, top, port_names = ["in", "output_0"]
-// CHECK-NEXT:    vhls.interface %in : memref<4x!fxp.fixed<8, 3, signed, RND_CONV, SAT>> {mode = "ap_vld"}
+// CHECK-NEXT:    vhls.interface %in : !vhls.array<4x!fxp.fixed<8, 3, signed, RND_CONV, SAT>> {mode = "ap_vld"}
 // CHECK-NEXT:    vhls.array_reshape %in {kind = "complete", dim = 0 : i64}
-// CHECK-NEXT:    vhls.interface %output : memref<3x!fxp.fixed<6, 3, unsigned, RND, SAT>> {mode = "ap_vld"}
+// CHECK-NEXT:    vhls.interface %output : !vhls.array<3x!fxp.fixed<6, 3, unsigned, RND, SAT>> {mode = "ap_vld"}
 // CHECK-NEXT:    vhls.array_partition %output {kind = "complete", dim = 0 : i64}
 // CHECK-NEXT:    vhls.pipeline {ii = 1 : i64}
-// CHECK-NEXT:    %dense_1_out = vhls.alloca : memref<3x!fxp.fixed<12, 6, signed>>
+// CHECK-NEXT:    %dense_1_out = vhls.alloca : !vhls.array<3x!fxp.fixed<12, 6, signed>>
 // CHECK-NEXT:    vhls.array_partition %dense_1_out {kind = "complete"}
 // CHECK-NEXT:    vhls.call @dense_1(%in, %dense_1_out)
 // CHECK-NEXT:    vhls.call @relu_1(%dense_1_out, %output)

@@ -63,44 +63,44 @@
 builtin.module {
   vhls.typedef @x_t = !fxp.fixed<8, 3, signed, RND_CONV, SAT>
   vhls.typedef @w_t = !fxp.fixed<6, 0, unsigned>
-  vhls.global @w : memref<256x!fxp.fixed<6, 0, unsigned>> {value = dense<[0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 29, 30, 31, 32, 33, 34, 35, 36, 37, 38, 39, 40, 41, 42, 43, 44, 45, 46, 47, 48, 49, 50, 51, 52, 53, 54, 55, 56, 57, 58, 59, 60, 61, 62, 63, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 29, 30, 31, 32, 33, 34, 35, 36, 37, 38, 39, 40, 41, 42, 43, 44, 45, 46, 47, 48, 49, 50, 51, 52, 53, 54, 55, 56, 57, 58, 59, 60, 61, 62, 63, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 29, 30, 31, 32, 33, 34, 35, 36, 37, 38, 39, 40, 41, 42, 43, 44, 45, 46, 47, 48, 49, 50, 51, 52, 53, 54, 55, 56, 57, 58, 59, 60, 61, 62, 63, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 29, 30, 31, 32, 33, 34, 35, 36, 37, 38, 39, 40, 41, 42, 43, 44, 45, 46, 47, 48, 49, 50, 51, 52, 53, 54, 55, 56, 57, 58, 59, 60, 61, 62, 63]> : tensor<256xi8>}
-  vhls.func @kernel(%x: memref<4x!fxp.fixed<8, 3, signed, RND_CONV, SAT>>, %y: memref<4x!fxp.fixed<10, 4, signed, TRN_ZERO, SAT_SYM>>) attributes {num_inputs = 1 : i64, comment = "kernel: every statement kind"} {
+  vhls.global @w : !vhls.array<256x!fxp.fixed<6, 0, unsigned>> {value = dense<[0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 29, 30, 31, 32, 33, 34, 35, 36, 37, 38, 39, 40, 41, 42, 43, 44, 45, 46, 47, 48, 49, 50, 51, 52, 53, 54, 55, 56, 57, 58, 59, 60, 61, 62, 63, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 29, 30, 31, 32, 33, 34, 35, 36, 37, 38, 39, 40, 41, 42, 43, 44, 45, 46, 47, 48, 49, 50, 51, 52, 53, 54, 55, 56, 57, 58, 59, 60, 61, 62, 63, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 29, 30, 31, 32, 33, 34, 35, 36, 37, 38, 39, 40, 41, 42, 43, 44, 45, 46, 47, 48, 49, 50, 51, 52, 53, 54, 55, 56, 57, 58, 59, 60, 61, 62, 63, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 29, 30, 31, 32, 33, 34, 35, 36, 37, 38, 39, 40, 41, 42, 43, 44, 45, 46, 47, 48, 49, 50, 51, 52, 53, 54, 55, 56, 57, 58, 59, 60, 61, 62, 63]> : tensor<256xi8>}
+  vhls.func @kernel(%x: !vhls.array<4x!fxp.fixed<8, 3, signed, RND_CONV, SAT>>, %y: !vhls.array<4x!fxp.fixed<10, 4, signed, TRN_ZERO, SAT_SYM>>) attributes {num_inputs = 1 : i64, comment = "kernel: every statement kind"} {
     vhls.inline_off
     vhls.pipeline {ii = 2 : i64}
-    vhls.array_partition %x {kind = "cyclic", factor = 2 : i64, dim = 1 : i64} : memref<4x!fxp.fixed<8, 3, signed, RND_CONV, SAT>>
+    vhls.array_partition %x {kind = "cyclic", factor = 2 : i64, dim = 1 : i64} : !vhls.array<4x!fxp.fixed<8, 3, signed, RND_CONV, SAT>>
     %0 = arith.constant 0 : index
-    %1 = vhls.load %x[%0] : memref<4x!fxp.fixed<8, 3, signed, RND_CONV, SAT>> -> !fxp.fixed<8, 3, signed, RND_CONV, SAT>
-    %best = vhls.alloca : memref<!fxp.fixed<8, 3, signed, RND_CONV, SAT>>
-    vhls.store %1, %best : !fxp.fixed<8, 3, signed, RND_CONV, SAT>, memref<!fxp.fixed<8, 3, signed, RND_CONV, SAT>>
+    %1 = vhls.load %x[%0] : !vhls.array<4x!fxp.fixed<8, 3, signed, RND_CONV, SAT>> -> !fxp.fixed<8, 3, signed, RND_CONV, SAT>
+    %best = vhls.alloca : !vhls.array<!fxp.fixed<8, 3, signed, RND_CONV, SAT>>
+    vhls.store %1, %best : !fxp.fixed<8, 3, signed, RND_CONV, SAT>, !vhls.array<!fxp.fixed<8, 3, signed, RND_CONV, SAT>>
     vhls.for %c = 0 to 4 step 2 attributes {label = "lanes", unroll} {
       %2 = arith.constant 1 : index
       %3 = arith.addi %c, %2 : index
-      %4 = vhls.load %x[%3] : memref<4x!fxp.fixed<8, 3, signed, RND_CONV, SAT>> -> !fxp.fixed<8, 3, signed, RND_CONV, SAT>
-      %5 = vhls.load %best : memref<!fxp.fixed<8, 3, signed, RND_CONV, SAT>> -> !fxp.fixed<8, 3, signed, RND_CONV, SAT>
+      %4 = vhls.load %x[%3] : !vhls.array<4x!fxp.fixed<8, 3, signed, RND_CONV, SAT>> -> !fxp.fixed<8, 3, signed, RND_CONV, SAT>
+      %5 = vhls.load %best : !vhls.array<!fxp.fixed<8, 3, signed, RND_CONV, SAT>> -> !fxp.fixed<8, 3, signed, RND_CONV, SAT>
       %6 = vhls.cmp %4, %5 {predicate = "gt"} : !fxp.fixed<8, 3, signed, RND_CONV, SAT>, !fxp.fixed<8, 3, signed, RND_CONV, SAT>
       %7 = vhls.select %6, %4, %5 : !fxp.fixed<8, 3, signed, RND_CONV, SAT>
-      vhls.store %7, %best : !fxp.fixed<8, 3, signed, RND_CONV, SAT>, memref<!fxp.fixed<8, 3, signed, RND_CONV, SAT>>
+      vhls.store %7, %best : !fxp.fixed<8, 3, signed, RND_CONV, SAT>, !vhls.array<!fxp.fixed<8, 3, signed, RND_CONV, SAT>>
       %8 = arith.constant 3 : index
       %9 = arith.cmpi sge, %c, %2 : index
       %10 = arith.cmpi slt, %c, %8 : index
       %11 = arith.andi %9, %10 : i1
       vhls.if %11 {
-        %12 = vhls.load %x[%c] : memref<4x!fxp.fixed<8, 3, signed, RND_CONV, SAT>> -> !fxp.fixed<8, 3, signed, RND_CONV, SAT>
+        %12 = vhls.load %x[%c] : !vhls.array<4x!fxp.fixed<8, 3, signed, RND_CONV, SAT>> -> !fxp.fixed<8, 3, signed, RND_CONV, SAT>
         %13 = vhls.constant -6 : !fxp.fixed<8, 3, signed, RND_CONV, SAT>
         %14 = vhls.sub %12, %13 : (!fxp.fixed<8, 3, signed, RND_CONV, SAT>, !fxp.fixed<8, 3, signed, RND_CONV, SAT>) -> !fxp.fixed<9, 4, signed>
         %15 = vhls.bits %12 : !fxp.fixed<8, 3, signed, RND_CONV, SAT>
         %16 = arith.constant 128 : index
         %17 = arith.xori %15, %16 : index
-        %18 = vhls.get_global @w : memref<256x!fxp.fixed<6, 0, unsigned>>
-        %19 = vhls.load %18[%17] : memref<256x!fxp.fixed<6, 0, unsigned>> -> !fxp.fixed<6, 0, unsigned>
+        %18 = vhls.get_global @w : !vhls.array<256x!fxp.fixed<6, 0, unsigned>>
+        %19 = vhls.load %18[%17] : !vhls.array<256x!fxp.fixed<6, 0, unsigned>> -> !fxp.fixed<6, 0, unsigned>
         %20 = vhls.constant 1 : !fxp.fixed<6, 0, unsigned>
         %21 = vhls.add %19, %20 : (!fxp.fixed<6, 0, unsigned>, !fxp.fixed<6, 0, unsigned>) -> !fxp.fixed<7, 1, unsigned>
         %22 = vhls.mul %14, %21 : (!fxp.fixed<9, 4, signed>, !fxp.fixed<7, 1, unsigned>) -> !fxp.fixed<16, 5, signed>
         %23 = vhls.cast %22 : !fxp.fixed<16, 5, signed> -> !fxp.fixed<10, 4, signed, TRN_ZERO, SAT_SYM>
-        vhls.store %23, %y[%c] : !fxp.fixed<10, 4, signed, TRN_ZERO, SAT_SYM>, memref<4x!fxp.fixed<10, 4, signed, TRN_ZERO, SAT_SYM>>
+        vhls.store %23, %y[%c] : !fxp.fixed<10, 4, signed, TRN_ZERO, SAT_SYM>, !vhls.array<4x!fxp.fixed<10, 4, signed, TRN_ZERO, SAT_SYM>>
       }
     }
-    %24 = vhls.load %best : memref<!fxp.fixed<8, 3, signed, RND_CONV, SAT>> -> !fxp.fixed<8, 3, signed, RND_CONV, SAT>
+    %24 = vhls.load %best : !vhls.array<!fxp.fixed<8, 3, signed, RND_CONV, SAT>> -> !fxp.fixed<8, 3, signed, RND_CONV, SAT>
     %25 = vhls.cast %24 : !fxp.fixed<8, 3, signed, RND_CONV, SAT> -> !fxp.fixed<10, 4, signed, TRN_ZERO, SAT_SYM>
     %26 = vhls.constant 192 : !fxp.fixed<10, 4, signed, TRN_ZERO, SAT_SYM>
     %27 = vhls.cmp %25, %26 {predicate = "lt"} : !fxp.fixed<10, 4, signed, TRN_ZERO, SAT_SYM>, !fxp.fixed<10, 4, signed, TRN_ZERO, SAT_SYM>
@@ -108,10 +108,10 @@ builtin.module {
     %29 = vhls.cast %28 : !fxp.fixed<60, 4, signed> -> !fxp.fixed<10, 4, signed, TRN_ZERO, SAT_SYM>
     %30 = vhls.select %27, %25, %29 : !fxp.fixed<10, 4, signed, TRN_ZERO, SAT_SYM>
     %31 = arith.constant 3 : index
-    vhls.store %30, %y[%31] : !fxp.fixed<10, 4, signed, TRN_ZERO, SAT_SYM>, memref<4x!fxp.fixed<10, 4, signed, TRN_ZERO, SAT_SYM>>
+    vhls.store %30, %y[%31] : !fxp.fixed<10, 4, signed, TRN_ZERO, SAT_SYM>, !vhls.array<4x!fxp.fixed<10, 4, signed, TRN_ZERO, SAT_SYM>>
     vhls.return
   }
-  vhls.func @top(%in: !vhls.stream<!fxp.fixed<8, 3, signed, RND_CONV, SAT>, 4>, %out: memref<4x!fxp.fixed<10, 4, signed, TRN_ZERO, SAT_SYM>>) attributes {num_inputs = 1 : i64, top, port_names = ["in", "out"]} {
+  vhls.func @top(%in: !vhls.stream<!fxp.fixed<8, 3, signed, RND_CONV, SAT>, 4>, %out: !vhls.array<4x!fxp.fixed<10, 4, signed, TRN_ZERO, SAT_SYM>>) attributes {num_inputs = 1 : i64, top, port_names = ["in", "out"]} {
     vhls.interface %in : !vhls.stream<!fxp.fixed<8, 3, signed, RND_CONV, SAT>, 4> {mode = "axis"}
     vhls.interface {mode = "ap_ctrl_hs"}
     vhls.dataflow
@@ -119,13 +119,13 @@ builtin.module {
     %beat = vhls.alloca : !vhls.beat<!fxp.fixed<8, 3, signed, RND_CONV, SAT>, 4>
     vhls.read %in, %beat : !vhls.stream<!fxp.fixed<8, 3, signed, RND_CONV, SAT>, 4>, !vhls.beat<!fxp.fixed<8, 3, signed, RND_CONV, SAT>, 4>
     vhls.write %link, %beat : !vhls.stream<!fxp.fixed<8, 3, signed, RND_CONV, SAT>, 4>, !vhls.beat<!fxp.fixed<8, 3, signed, RND_CONV, SAT>, 4>
-    %frame = vhls.alloca : memref<4x!fxp.fixed<8, 3, signed, RND_CONV, SAT>>
+    %frame = vhls.alloca : !vhls.array<4x!fxp.fixed<8, 3, signed, RND_CONV, SAT>>
     %got = vhls.alloca : !vhls.beat<!fxp.fixed<8, 3, signed, RND_CONV, SAT>, 4>
     vhls.read %link, %got : !vhls.stream<!fxp.fixed<8, 3, signed, RND_CONV, SAT>, 4>, !vhls.beat<!fxp.fixed<8, 3, signed, RND_CONV, SAT>, 4>
     %32 = arith.constant 0 : index
     %33 = vhls.load %got[%32] : !vhls.beat<!fxp.fixed<8, 3, signed, RND_CONV, SAT>, 4> -> !fxp.fixed<8, 3, signed, RND_CONV, SAT>
-    vhls.store %33, %frame[%32] : !fxp.fixed<8, 3, signed, RND_CONV, SAT>, memref<4x!fxp.fixed<8, 3, signed, RND_CONV, SAT>>
-    vhls.call @kernel(%frame, %out) : memref<4x!fxp.fixed<8, 3, signed, RND_CONV, SAT>>, memref<4x!fxp.fixed<10, 4, signed, TRN_ZERO, SAT_SYM>>
+    vhls.store %33, %frame[%32] : !fxp.fixed<8, 3, signed, RND_CONV, SAT>, !vhls.array<4x!fxp.fixed<8, 3, signed, RND_CONV, SAT>>
+    vhls.call @kernel(%frame, %out) : !vhls.array<4x!fxp.fixed<8, 3, signed, RND_CONV, SAT>>, !vhls.array<4x!fxp.fixed<10, 4, signed, TRN_ZERO, SAT_SYM>>
     vhls.return
   }
 }

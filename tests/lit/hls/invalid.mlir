@@ -2,9 +2,9 @@
 
 // ap_fixed's arithmetic is exact: the result type must be the one the C++ operator returns.
 builtin.module {
-  vhls.func @f(%x: memref<2x!fxp.fixed<8, 3, signed>>) attributes {num_inputs = 1 : i64} {
+  vhls.func @f(%x: !vhls.array<2x!fxp.fixed<8, 3, signed>>) attributes {num_inputs = 1 : i64} {
     %i = arith.constant 0 : index
-    %a = vhls.load %x[%i] : memref<2x!fxp.fixed<8, 3, signed>> -> !fxp.fixed<8, 3, signed>
+    %a = vhls.load %x[%i] : !vhls.array<2x!fxp.fixed<8, 3, signed>> -> !fxp.fixed<8, 3, signed>
     %s = vhls.add %a, %a : (!fxp.fixed<8, 3, signed>, !fxp.fixed<8, 3, signed>) -> !fxp.fixed<8, 3, signed>
     vhls.return
   }
@@ -14,9 +14,9 @@ builtin.module {
 // -----
 
 builtin.module {
-  vhls.func @f(%x: memref<2x!fxp.fixed<8, 3, signed>>) attributes {num_inputs = 1 : i64} {
+  vhls.func @f(%x: !vhls.array<2x!fxp.fixed<8, 3, signed>>) attributes {num_inputs = 1 : i64} {
     %i = arith.constant 0 : index
-    %a = vhls.load %x[%i] : memref<2x!fxp.fixed<8, 3, signed>> -> !fxp.fixed<8, 3, signed>
+    %a = vhls.load %x[%i] : !vhls.array<2x!fxp.fixed<8, 3, signed>> -> !fxp.fixed<8, 3, signed>
     %b = vhls.constant 1 : !fxp.fixed<4, 4, unsigned>
     %p = vhls.mul %a, %b : (!fxp.fixed<8, 3, signed>, !fxp.fixed<4, 4, unsigned>) -> !fxp.fixed<12, 7, unsigned>
     vhls.return
@@ -28,10 +28,10 @@ builtin.module {
 
 // Stores do not convert: casts are explicit.
 builtin.module {
-  vhls.func @f(%y: memref<2x!fxp.fixed<8, 3, signed>>) attributes {num_inputs = 0 : i64} {
+  vhls.func @f(%y: !vhls.array<2x!fxp.fixed<8, 3, signed>>) attributes {num_inputs = 0 : i64} {
     %i = arith.constant 0 : index
     %c = vhls.constant 1 : !fxp.fixed<4, 2, signed>
-    vhls.store %c, %y[%i] : !fxp.fixed<4, 2, signed>, memref<2x!fxp.fixed<8, 3, signed>>
+    vhls.store %c, %y[%i] : !fxp.fixed<4, 2, signed>, !vhls.array<2x!fxp.fixed<8, 3, signed>>
     vhls.return
   }
 }
@@ -50,16 +50,16 @@ builtin.module {
 // -----
 
 builtin.module {
-  vhls.global @w : memref<2x!fxp.fixed<4, 1, signed>> {value = dense<[3, 9]> : tensor<2xi8>}
+  vhls.global @w : !vhls.array<2x!fxp.fixed<4, 1, signed>> {value = dense<[3, 9]> : tensor<2xi8>}
 }
 // CHECK: 'vhls.global' @w: a code lies outside fixed<4,1>
 
 // -----
 
 builtin.module {
-  vhls.func @f(%x: memref<2x!fxp.fixed<40, 3, signed>>) attributes {num_inputs = 1 : i64} {
+  vhls.func @f(%x: !vhls.array<2x!fxp.fixed<40, 3, signed>>) attributes {num_inputs = 1 : i64} {
     %i = arith.constant 0 : index
-    %a = vhls.load %x[%i] : memref<2x!fxp.fixed<40, 3, signed>> -> !fxp.fixed<40, 3, signed>
+    %a = vhls.load %x[%i] : !vhls.array<2x!fxp.fixed<40, 3, signed>> -> !fxp.fixed<40, 3, signed>
     %b = vhls.bits %a : !fxp.fixed<40, 3, signed>
     vhls.return
   }
@@ -80,15 +80,15 @@ builtin.module {
 // -----
 
 builtin.module {
-  vhls.func @g(%x: memref<2x!fxp.fixed<8, 3, signed>>) attributes {num_inputs = 1 : i64} {
+  vhls.func @g(%x: !vhls.array<2x!fxp.fixed<8, 3, signed>>) attributes {num_inputs = 1 : i64} {
     vhls.return
   }
-  vhls.func @f(%x: memref<3x!fxp.fixed<8, 3, signed>>) attributes {num_inputs = 1 : i64} {
-    vhls.call @g(%x) : memref<3x!fxp.fixed<8, 3, signed>>
+  vhls.func @f(%x: !vhls.array<3x!fxp.fixed<8, 3, signed>>) attributes {num_inputs = 1 : i64} {
+    vhls.call @g(%x) : !vhls.array<3x!fxp.fixed<8, 3, signed>>
     vhls.return
   }
 }
-// CHECK: 'vhls.call' to @g: argument types (memref<3x!fxp.fixed<8, 3, signed>>) differ from the callee's (memref<2x!fxp.fixed<8, 3, signed>>)
+// CHECK: 'vhls.call' to @g: argument types (!vhls.array<3x!fxp.fixed<8, 3, signed>>) differ from the callee's (!vhls.array<2x!fxp.fixed<8, 3, signed>>)
 
 // -----
 
@@ -104,18 +104,19 @@ builtin.module {
 // -----
 
 builtin.module {
-  vhls.func @f(%x: memref<2x3x!fxp.fixed<8, 3, signed>>) attributes {num_inputs = 1 : i64} {
-    vhls.return
-  }
-}
-// CHECK: 'vhls.func' argument #0 must be a 1-D or 0-D memref with a static size, or a beat
-
-// -----
-
-builtin.module {
-  vhls.func @f(%x: memref<2x!fxp.fixed<8, 3, signed>>) attributes {num_inputs = 1 : i64} {
-    vhls.array_partition %x {kind = "cyclic"} : memref<2x!fxp.fixed<8, 3, signed>>
+  vhls.func @f(%x: !vhls.array<2x!fxp.fixed<8, 3, signed>>) attributes {num_inputs = 1 : i64} {
+    vhls.array_partition %x {kind = "cyclic"} : !vhls.array<2x!fxp.fixed<8, 3, signed>>
     vhls.return
   }
 }
 // CHECK: 'vhls.array_partition': cyclic and block partitions need a factor, complete takes none
+
+// -----
+
+// An array where the function wants a port type: a tensor is not a C array.
+builtin.module {
+  vhls.func @f(%x: tensor<4x!fxp.fixed<8, 3, signed>>) attributes {num_inputs = 1 : i64} {
+    vhls.return
+  }
+}
+// CHECK: 'vhls.func' argument #0 must be a !vhls.array or a beat; got tensor<4x!fxp.fixed<8, 3, signed>>
