@@ -1,6 +1,6 @@
-"""CUDA target on the reference models (../shared/models, imported by the ONNX front end):
-the host path equals the emulator bit for bit on 2000 inputs each, and every kernel compiles
-with ``nvcc -arch=sm_90`` without a warning.  Skips when the models folder is absent."""
+"""CUDA target on the reference models (../shared/models where present, else their zoo
+replicas; imported by the ONNX front end): the host path equals the emulator bit for bit on
+2000 inputs each, and every kernel compiles with ``nvcc -arch=sm_90`` without a warning."""
 
 from __future__ import annotations
 

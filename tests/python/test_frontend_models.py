@@ -1,4 +1,5 @@
-"""The front door on the reference models, as exported.
+"""The front door on the reference models, as exported: each zoo replica, and the shared file
+where ../shared/models is present (test ids ``zoo:NAME`` and ``shared:NAME``).
 
 - QONNX models: the emulator equals ``qonnx.core.onnx_exec.execute_onnx`` bit for bit (float64
   ``==``) on 1000 inputs over the input quantizer's whole range; the jet tagger on its logits,
@@ -21,7 +22,9 @@ from models import (
     FLOAT_MODELS,
     JET_LOGITS,
     QONNX_MODELS,
+    model_file,
     model_path,
+    model_sources,
     ort_reference,
     qonnx_reference,
     qonnx_reference_single,
@@ -36,9 +39,9 @@ def emulate(module, x):
     return emu.run(x.reshape((len(x),) + emu.input_shapes[0]))[0]
 
 
-@pytest.mark.parametrize("name", QONNX_MODELS)
-def test_qonnx_models_bit_exact(name):
-    path = model_path(name)
+@pytest.mark.parametrize("source,name", model_sources(QONNX_MODELS))
+def test_qonnx_models_bit_exact(source, name):
+    path = model_file(source, name)
     config = {"model": {"strip_softmax": True}} if name == "qkeras_jettagging" else {}
     tensor = JET_LOGITS if name == "qkeras_jettagging" else None
     x = random_inputs(name, N, seed=1)
@@ -52,11 +55,11 @@ def test_qonnx_models_bit_exact(name):
     assert np.array_equal(emulate(prepare(module.clone(), CompileOptions(reuse_factor=4)), x), got)
 
 
-@pytest.mark.parametrize("name", QONNX_MODELS)
-def test_batched_reference_equals_exported_batch(name):
+@pytest.mark.parametrize("source,name", model_sources(QONNX_MODELS))
+def test_batched_reference_equals_exported_batch(source, name):
     """The fast batched reference is execute_onnx on the model with its batch widened: check
     it against the model exactly as exported, sample by sample."""
-    path = model_path(name)
+    path = model_file(source, name)
     tensor = JET_LOGITS if name == "qkeras_jettagging" else None
     x = random_inputs(name, 12, seed=2)
     assert np.array_equal(qonnx_reference(path, x, tensor), qonnx_reference_single(path, x, tensor))
@@ -76,9 +79,9 @@ def test_jet_tagger_softmax_error():
     assert np.mean(probs.argmax(1) == ref.argmax(1)) >= 0.999
 
 
-@pytest.mark.parametrize("name", FLOAT_MODELS)
-def test_float_models_agree_with_onnxruntime(name):
-    path = model_path(name)
+@pytest.mark.parametrize("source,name", model_sources(FLOAT_MODELS))
+def test_float_models_agree_with_onnxruntime(source, name):
+    path = model_file(source, name)
     x = random_inputs(name, N, seed=4)
     ref = ort_reference(path, x)
     got = emulate(resolve(import_model(path)), x).reshape(ref.shape)
@@ -87,14 +90,14 @@ def test_float_models_agree_with_onnxruntime(name):
     else:  # one sigmoid output: the decision at 0.5
         agree = float(np.mean((got[:, 0] > 0.5) == (ref[:, 0] > 0.5)))
     err = float(np.abs(got - ref).max())
-    print(f"{name}: argmax agreement {agree * 100:.1f}%, max |error| {err:.4f} (fixed<16,6,RND,SAT>)")
+    print(f"{source}:{name}: argmax agreement {agree * 100:.1f}%, max |error| {err:.4f} (fixed<16,6,RND,SAT>)")
     assert agree >= 0.99
     assert err < 0.05
 
 
-@pytest.mark.parametrize("name", ALL_MODELS)
-def test_import_is_deterministic(name):
-    path = model_path(name)
+@pytest.mark.parametrize("source,name", model_sources(ALL_MODELS))
+def test_import_is_deterministic(source, name):
+    path = model_file(source, name)
     a = print_module(import_model(path))
     b = print_module(import_model(path))
     assert a == b

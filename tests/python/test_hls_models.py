@@ -1,10 +1,11 @@
-"""The HLS target on the reference models of ../shared/models: C simulation == emulator, bit for bit.
+"""The HLS target on the reference models (../shared/models where present, else their zoo
+replicas; see models.py): C simulation == emulator, bit for bit.
 
 Every model, imported as exported by ``fmlc.frontend.onnx_import`` (Softmax included where the
 model has one), compiled for both I/O styles and reuse factors 1 and 4 on its dense and conv
 layers, run on 1000 inputs spread over what its input quantizer covers; the integer codes of
 every output must equal the emulator's.  The four configurations of a model share one build
-(see ``test_hls_csim.build_many``).  Skips, saying why, when the models folder is absent.
+(see ``test_hls_csim.build_many``).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 import pytest
 
-from models import ALL_MODELS, MODELS, model_path, random_inputs
+from models import ALL_MODELS, model_path, random_inputs
 from test_hls_csim import CONFIGS, build_many, mismatch, run_entry
 
 from fmlc.driver import CompileOptions, compile_model, load_manifest, quantize_inputs, resolve
@@ -29,8 +30,6 @@ OPT = "-O1"
 @pytest.fixture(scope="module")
 def compiled(tmp_path_factory):
     """name -> (module, [(folder, io, reuse)], (library, diagnostics)) for every model."""
-    if not MODELS.exists():
-        pytest.skip(f"reference models folder {MODELS} is absent (it sits next to the clone as ../shared/models)")
     from fmlc.frontend.onnx_import import import_model
 
     work = tmp_path_factory.mktemp("hls_models")
