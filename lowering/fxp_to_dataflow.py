@@ -70,7 +70,7 @@ def schedule(op: Operation, reuse: int, io: str) -> tuple[int, int, int | None]:
         inputs = int(np.prod(shape_of(op.input)[:-1]))
         ii = inputs if io == "stream" else 1
         return ii, ii + max(1, math.ceil(math.log2(max(window, 2)))) + 1, depth
-    if isinstance(op, fxp.ReshapeOp | fxp.FlattenOp | fxp.TransposeOp | fxp.PadOp | fxp.ConcatOp):
+    if isinstance(op, fxp.ReshapeOp | fxp.FlattenOp | fxp.TransposeOp | fxp.PadOp | fxp.UpsampleOp | fxp.ConcatOp):
         return (positions if io == "stream" else 1), (positions if io == "stream" else 0), depth
     ii = positions if io == "stream" else 1
     return ii, ii + 1, depth
@@ -158,7 +158,8 @@ class FxpToDataflow(ModulePass):
         mults = multiplications(op)
         if mults == 0:
             return 1, io
-        reuse = _int_attr(op, REUSE_ATTR) or self.reuse_factor
+        reuse = _int_attr(op, REUSE_ATTR)
+        reuse = self.reuse_factor if reuse is None else reuse  # an attribute of 0 is an error, not the default
         if reuse < 1:
             raise PassFailedException(f"{op.name}: reuse factor must be >= 1, got {reuse}")
         per_position = mults // max(1, int(np.prod(shape_of(op.results[0])[:-1])))

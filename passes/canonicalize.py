@@ -222,7 +222,7 @@ class DropIdentity(_WithRanges):
     """Operations that return their input unchanged."""
 
     def match_and_rewrite(self, op: Operation, rewriter: PatternRewriter) -> None:
-        if not isinstance(op, fxp.CastOp | fxp.ReshapeOp | fxp.TransposeOp | fxp.ReluOp):
+        if not isinstance(op, fxp.CastOp | fxp.ReshapeOp | fxp.TransposeOp | fxp.UpsampleOp | fxp.ReluOp):
             return
         src, res = op.operands[0], op.results[0]
         if src.type != res.type:

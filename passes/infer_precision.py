@@ -30,7 +30,7 @@ from fmlc.dialects.fxp import AutoType, FixedType
 from fmlc.ir import op_label, sync_signatures
 from fmlc.ranges import Interval, accumulator_interval, cast_interval, exact_interval
 
-MOVE_OPS = (fxp.ReshapeOp, fxp.FlattenOp, fxp.TransposeOp, fxp.PadOp)
+MOVE_OPS = (fxp.ReshapeOp, fxp.FlattenOp, fxp.TransposeOp, fxp.PadOp, fxp.UpsampleOp)
 
 
 def is_auto(value: SSAValue) -> bool:

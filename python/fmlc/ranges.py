@@ -207,7 +207,7 @@ def exact_interval(op: Operation, range_of: RangeOf, const_of: ConstOf) -> Inter
         steps = fxp.shape_of(op.thresholds)[1]
         ends = [bi, bi + sc * steps]
         return Interval(min(ends), max(ends), f)
-    if isinstance(op, fxp.ReshapeOp | fxp.FlattenOp | fxp.TransposeOp):
+    if isinstance(op, fxp.ReshapeOp | fxp.FlattenOp | fxp.TransposeOp | fxp.UpsampleOp):
         return range_of(op.input)
     if isinstance(op, fxp.PadOp):
         return range_of(op.input).with_zero()
