@@ -15,8 +15,9 @@ convolution becomes patches followed by an adder graph.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import lru_cache
 
-from xdsl.dialects.builtin import DenseArrayBase, IntAttr, TensorType
+from xdsl.dialects.builtin import DenseArrayBase, IntegerAttr, IntegerType, TensorType
 from xdsl.ir import Attribute, Block, Dialect, Region, SSAValue
 from xdsl.irdl import (
     IRDLOperation,
@@ -45,6 +46,12 @@ def _format(value: SSAValue, op: IRDLOperation, what: str) -> FixedFormat:
     return value.type.format
 
 
+@lru_cache(maxsize=4096)
+def integer_attr(value: int) -> IntegerAttr:
+    """``value : i64`` (or as wide as it needs): builtin integers, which upstream MLIR reads."""
+    return IntegerAttr(value, IntegerType(max(64, value.bit_length() + 1)))
+
+
 def _check_grid(op: IRDLOperation, fmt: FixedFormat) -> None:
     if (fmt.rounding, fmt.overflow) != ("TRN", "WRAP"):
         raise VerifyException(f"'{op.name}' values are exact: their type {fmt} takes no rounding or overflow mode")
@@ -61,22 +68,26 @@ class ConstantOp(IRDLOperation):
 
     name = "rtl.constant"
 
-    value = prop_def(IntAttr)
+    value = prop_def(IntegerAttr)
     result = result_def(FixedType)
 
     traits = traits_def(Pure())
 
     def __init__(self, code: int, fmt: FixedFormat):
-        super().__init__(properties={"value": IntAttr(code)}, result_types=[FixedType.get(fmt)])
+        super().__init__(properties={"value": integer_attr(code)}, result_types=[FixedType.get(fmt)])
+
+    @property
+    def code(self) -> int:
+        return self.value.value.data
 
     def verify_(self) -> None:
         fmt = _format(self.result, self, "result")
         _check_grid(self, fmt)
-        if not fmt.min_code <= self.value.data <= fmt.max_code:
-            raise VerifyException(f"'rtl.constant' code {self.value.data} is outside {fmt}")
+        if not fmt.min_code <= self.code <= fmt.max_code:
+            raise VerifyException(f"'rtl.constant' code {self.code} is outside {fmt}")
 
     def print(self, printer: Printer) -> None:
-        printer.print_string(f" {self.value.data}")
+        printer.print_string(f" {self.code}")
         printer.print_op_attributes(self.attributes)
         printer.print_string(" : ")
         printer.print_attribute(self.result.type)
@@ -101,7 +112,7 @@ class ShiftOp(IRDLOperation):
     name = "rtl.shift"
 
     input = operand_def(FixedType)
-    by = prop_def(IntAttr)
+    by = prop_def(IntegerAttr)
     result = result_def(FixedType)
 
     traits = traits_def(Pure())
@@ -109,12 +120,16 @@ class ShiftOp(IRDLOperation):
     def __init__(self, x: SSAValue, by: int):
         f = x.type.format
         out = FixedFormat(f.width, f.int_bits + by, f.signed)
-        super().__init__(operands=[x], properties={"by": IntAttr(by)}, result_types=[FixedType.get(out)])
+        super().__init__(operands=[x], properties={"by": integer_attr(by)}, result_types=[FixedType.get(out)])
+
+    @property
+    def shift(self) -> int:
+        return self.by.value.data
 
     def print(self, printer: Printer) -> None:
         printer.print_string(" ")
         printer.print_operand(self.input)
-        printer.print_string(f" by {self.by.data}")
+        printer.print_string(f" by {self.shift}")
         printer.print_op_attributes(self.attributes)
         printer.print_string(" : ")
         printer.print_attribute(self.input.type)
@@ -132,15 +147,15 @@ class ShiftOp(IRDLOperation):
         parser.parse_punctuation("->")
         out_type = parser.parse_type()
         (x,) = parser.resolve_operands([operand], [in_type], parser.pos)
-        op = cls.create(operands=[x], result_types=[out_type], properties={"by": IntAttr(by)})
+        op = cls.create(operands=[x], result_types=[out_type], properties={"by": integer_attr(by)})
         op.attributes.update(attributes)
         return op
 
     def verify_(self) -> None:
         a, y = _format(self.input, self, "input"), _format(self.result, self, "result")
         _check_grid(self, y)
-        if (y.width, y.signed, y.int_bits) != (a.width, a.signed, a.int_bits + self.by.data):
-            raise VerifyException(f"'rtl.shift' by {self.by.data} of {a} must give the same code as {a.width}-bit with {a.int_bits + self.by.data} integer bits, got {y}")
+        if (y.width, y.signed, y.int_bits) != (a.width, a.signed, a.int_bits + self.shift):
+            raise VerifyException(f"'rtl.shift' by {self.shift} of {a} must give the same code as {a.width}-bit with {a.int_bits + self.shift} integer bits, got {y}")
 
 
 class _SumOp(IRDLOperation):

@@ -43,8 +43,9 @@ from fmlc.dialects import dataflow, fxp, rtl
 from fmlc.dialects.fxp import element_format, shape_of
 from fmlc.fixed import FixedFormat
 from fmlc.ir import UniqueNames, identifier, main_function, op_label
-from fmlc.lowering.fxp_to_hw import Env, Logic, LoweringError, Sig, lower_op
-from fmlc.lowering.hw_builder import CLOCK, OpDesign, TextDesign
+from fmlc.lowering.fxp_to_hw import Env, lower_op
+from fmlc.lowering.hw_logic import Logic, LoweringError, Sig
+from fmlc.lowering.hw_builder import CLOCK, BuilderError, CirctDesign
 
 LATENCY_ATTR = "fmlc.latency"
 
@@ -147,7 +148,7 @@ def _tensor_ports(prefix: str, n: int) -> list[str]:
 
 
 class _Builder:
-    """Builds the modules of one design through a hw_builder Design (xDSL ops or text)."""
+    """Builds the modules of one design through a hw_builder.CirctDesign."""
 
     def __init__(self, design, top: str, budget: int | None, programmable: bool):
         self.design = design
@@ -159,6 +160,9 @@ class _Builder:
         self.config: list[ConfigEntry] = []
         self.registers = 0
         self.layers: list[dict] = []
+
+    def new_module(self, base: str, ports):
+        return self.design.module(self.unique(base), ports)
 
     # -- tables ----------------------------------------------------------------------------
 
@@ -212,7 +216,8 @@ class _Builder:
         codes; a write replaces one code of the bank its address falls in.  Banks rather than
         one register per code keep the decoder small (one compare of the high address bits per
         bank, one of the low bits per word position, shared by all banks) and the Verilog
-        short.  The store is a module of its own so that the layer's arithmetic and the
+        short: a bank takes ``(bank & ~mask) | (data & mask)``, the mask of the addressed word
+        and cfg_data repeated being shared by all banks of a tensor.  The store is a module of its own so that the layer's arithmetic and the
         configuration logic live in separate scopes: Icarus looks signals up by a linear scan
         of their scope while it compiles procedural code, which made a 59,000-weight layer in
         one scope take hours to compile.  For the same reason each bank is a port of its own:
@@ -229,25 +234,41 @@ class _Builder:
                 hits[low, j] = mb.icmp("eq", logic.extract(addr, 0, low), logic.constant(j, low))
             return hits[low, j]
 
+        masks: dict[tuple[int, int, int], tuple] = {}  # (low bits, words, width) -> (mask, ~mask, the word in every place)
+
+        def write_mask(low: int, n: int, w: int) -> tuple:
+            """Bits of the word cfg_addr's low bits select (all ones at it), their complement,
+            and cfg_data's word repeated: shared by every bank of n words of w bits."""
+            if (low, n, w) not in masks:
+                ones = [position(low, j) if w == 1 else mb.replicate(position(low, j), w) for j in range(n)]
+                mask = logic.concat(list(reversed(ones)))
+                word = logic.extract(data, 0, w)
+                masks[low, n, w] = (mask, mb.binary("xor", mask, logic.constant(-1, n * w), n * w), word if n == 1 else mb.replicate(word, n))
+            return masks[low, n, w]
+
         unique = len({e.role for e in entries}) == len(entries)
         outputs: list[list[tuple[str, object]]] = []
         for i, e in enumerate(entries):
             tensor = e.role if unique else f"{e.role}{i}"
             w, size = e.format.width, e.bank
             low = size.bit_length() - 1
-            word = logic.extract(data, 0, w)
             codes = [int(c) & ((1 << w) - 1) for c in e.value.owner.codes().reshape(-1).tolist()]
             banks = []
             for first in range(0, len(codes), size):
                 chunk = codes[first : first + size]
                 init = sum(c << (j * w) for j, c in enumerate(chunk))
                 port = f"{tensor}_bank{first // size}"
-                nxt = mb.forward(w * len(chunk))
-                reg = mb.reg(nxt, clk, rst, logic.constant(init, w * len(chunk)), name=port)
+                bits = w * len(chunk)
+                nxt = mb.forward(bits)
+                reg = mb.reg(nxt, clk, rst, logic.constant(init, bits), name=port)
                 bank_addr = (e.base + first) >> low
                 selected = mb.binary("and", we, mb.icmp("eq", logic.extract(addr, low, aw - low), logic.constant(bank_addr, aw - low)), 1) if aw > low else we
-                words = [mb.mux(position(low, j), word, logic.extract(reg, j * w, w)) if low else word for j in range(len(chunk))]
-                mb.define(nxt, mb.mux(selected, logic.concat(list(reversed(words))), reg))
+                if low:  # the selected word takes cfg_data, the others keep their bits
+                    mask, keep, spread = write_mask(low, len(chunk), w)
+                    written = mb.binary("or", mb.binary("and", reg, keep, bits), mb.binary("and", spread, mask, bits), bits)
+                else:
+                    written = logic.extract(data, 0, w)
+                mb.define(nxt, mb.mux(selected, written, reg))
                 banks.append((port, reg))
             outputs.append(banks)
         mb.finish([port for banks in outputs for port in banks])
@@ -283,7 +304,7 @@ class _Builder:
             control += [("rst", 1)] + self.config_ports
         mb = self.design.module(name, control + [(p.name, p.width) for p in in_ports])
         ctl = dict(zip([n for n, _ in control], mb.args))
-        logic = Logic(mb, lambda: ctl["clk"], self.budget, self.table_module, identifier(layer))
+        logic = Logic(mb, lambda: ctl["clk"], self.budget, self.table_module, identifier(layer), self.new_module)
         env = Env(logic, layer)
         for arg, port, port_arg, (stage, depth) in zip(node.block.args, in_ports, mb.args[len(control) :], arrivals):
             env.tensors[arg] = self._unpack(logic, port_arg, port, stage, depth)
@@ -344,20 +365,59 @@ class _Builder:
 # ============================================================================================
 
 
+def build_hw(module: ModuleOp, top: str = "model", adders_per_stage: int | None = 0, programmable_weights: bool = False) -> tuple[HwDesign, CirctDesign]:
+    """The hw modules of ``module``'s model function, built in CIRCT (``module`` is unchanged)."""
+    design = CirctDesign()
+    return _lower(design, module, top, adders_per_stage, programmable_weights), design
+
+
 def lower_to_hw(module: ModuleOp, top: str = "model", adders_per_stage: int | None = 0, programmable_weights: bool = False) -> HwDesign:
-    """Replace the model function of ``module`` by hw modules (xDSL ops); returns what was built."""
-    design = OpDesign()
-    info = _lower(design, module, top, adders_per_stage, programmable_weights)
+    """Replace the model function of ``module`` by the hw modules, as xDSL operations.
+
+    The modules are built in CIRCT (``build_hw``), printed in generic form and parsed here:
+    one builder for both paths, and the IR fmlc-opt shows is the IR CIRCT exports."""
+    info, design = build_hw(module, top, adders_per_stage, programmable_weights)
+    modules = _into_xdsl(design.print(generic=True))
     Rewriter.erase_op(main_function(module))
-    design.install(module)
+    for op in modules:
+        module.body.block.add_op(op)
     return info
 
 
-def lower_to_hw_text(module: ModuleOp, top: str = "model", adders_per_stage: int | None = 0, programmable_weights: bool = False) -> tuple[HwDesign, str]:
-    """The same modules as MLIR text (fast: no xDSL operations), leaving ``module`` unchanged."""
-    design = TextDesign()
-    info = _lower(design, module, top, adders_per_stage, programmable_weights)
-    return info, design.text()
+def hw_context() -> Context:
+    """A context that reads CIRCT's generic form of hw/comb/seq (CIRCT-shaped hw and seq)."""
+    from xdsl.dialects.builtin import Builtin
+    from xdsl.dialects.comb import Comb
+
+    from fmlc.dialects.hw import HW
+    from fmlc.dialects.seq import SEQ
+
+    ctx = Context()
+    for dialect in (Builtin, HW, Comb, SEQ):
+        ctx.load_dialect(dialect)
+    return ctx
+
+
+def _into_xdsl(text: str) -> list[Operation]:
+    """The hw.module operations of CIRCT's generic text, as xDSL operations (detached), with
+    port and register names as SSA names."""
+    from xdsl.dialects import hw
+    from xdsl.parser import Parser
+
+    from fmlc.dialects.seq import CompRegOp
+
+    parsed = Parser(hw_context(), text, "<circt>").parse_module()
+    ops = list(parsed.body.block.ops)
+    for op in ops:
+        op.detach()
+        if isinstance(op, hw.HWModuleOp):
+            inputs = [p.port_name.data for p in op.module_type.ports.data if p.dir.data.is_input_like()]
+            for arg, name in zip(op.body.block.args, inputs):
+                arg.name_hint = name
+            for inner in op.body.block.ops:
+                if isinstance(inner, CompRegOp) and inner.name_attr is not None:
+                    inner.data.name_hint = inner.name_attr.data
+    return ops
 
 
 def _lower(design, module: ModuleOp, top: str, adders_per_stage: int | None, programmable_weights: bool) -> HwDesign:
@@ -486,5 +546,5 @@ class DataflowToHw(ModulePass):
     def apply(self, ctx: Context, op: ModuleOp) -> None:
         try:
             lower_to_hw(op, self.top, self.adders_per_stage, self.programmable_weights)
-        except LoweringError as err:
+        except (LoweringError, BuilderError) as err:
             raise PassFailedException(str(err)) from None

@@ -1,30 +1,13 @@
 """fxp -> hw: the bit-level logic of every fxp (and rtl) operation, as CIRCT comb/seq ops.
 
-The unit is ``Sig``, one scalar fixed-point signal: a W-bit hardware value (two's complement
-when signed) holding integer codes ``lo..hi`` on the grid ``2**-frac``.  ``Logic`` builds the
-ops of one ``hw.module`` body and implements exact fixed-point arithmetic on Sigs: every
-result is as wide as its exact range needs (widths come from interval arithmetic, never
-guessed), constants fold, and casts implement ``docs/semantics.md`` bit for bit (rounding
-from the dropped bits, then overflow from bit tests on the high bits).
-
-Pipelining is decided here too.  Every Sig carries its arrival: the pipeline stage it is
-computed in and the adder levels since that stage began (stage -1: static, a configuration
-register or logic fed by such registers only, used by every stage without delay registers).
-An operation whose operands would arrive too deep (more than the budget of adder levels)
-starts a new stage: its operands go through registers; operands from earlier stages are
-delayed to the operation's stage.
-Costs in adder levels: add, subtract, compare and increment 1, table lookup 1, multiply 2;
-wiring, muxes and bit tests 0.
-
 ``LOWERINGS`` maps each op type to a function that turns the op's operand tensors (numpy
-object arrays of Sigs) into its result tensor; data movement is numpy on those arrays.
+object arrays of ``hw_logic.Sig``, one scalar fixed-point signal each) into its result tensor,
+building the logic through ``hw_logic.Logic``; data movement is numpy on those arrays.
 """
 
 from __future__ import annotations
 
-import heapq
-import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from fractions import Fraction
 
@@ -34,589 +17,9 @@ from xdsl.ir import Operation, SSAValue
 from fmlc import fixed
 from fmlc.dialects import dataflow, fxp, rtl
 from fmlc.dialects.fxp import element_format, shape_of
-from fmlc.fixed import FixedFormat, narrowest_format, round_code
+from fmlc.fixed import FixedFormat
 from fmlc.ir import op_label
-from fmlc.lowering.hw_builder import ModuleBuilder
-
-ADD_COST = 1
-TABLE_COST = 1
-MUL_COST = 2
-
-class LoweringError(RuntimeError):
-    """An operation cannot become hardware as written; the message names the op and why."""
-
-
-# ============================================================================================
-# Signals
-# ============================================================================================
-
-
-@dataclass(frozen=True, eq=False)
-class Sig:
-    """A scalar fixed-point signal: ``width`` bits holding codes ``lo..hi`` at ``frac``, or a constant."""
-
-    value: SSAValue | None  # None: the constant code lo (== hi)
-    width: int
-    signed: bool
-    frac: int
-    lo: int
-    hi: int
-    stage: int = 0
-    depth: int = 0
-
-    @property
-    def is_const(self) -> bool:
-        return self.value is None
-
-    @staticmethod
-    def const(code: int, frac: int) -> Sig:
-        """A constant, its trailing zero bits dropped (a coarser grid: adders pass more bits through)."""
-        code = int(code)
-        if code:
-            tz = (code & -code).bit_length() - 1
-            code >>= tz
-            frac -= tz
-        fmt = narrowest_format(code, code, frac)
-        return Sig(None, fmt.width, fmt.signed, frac, code, code)
-
-    def at_frac(self, frac: int) -> tuple[int, int]:
-        """The code range on a finer grid."""
-        s = frac - self.frac
-        return self.lo << s, self.hi << s
-
-
-def _fit(lo: int, hi: int) -> tuple[int, bool]:
-    """Width and signedness of the narrowest two's complement (or unsigned) holding lo..hi."""
-    f = narrowest_format(lo, hi, 0)
-    return f.width, f.signed
-
-
-def _range_on_grid(fmt: FixedFormat, frac: int) -> tuple[int, int]:
-    """The codes on grid ``frac`` of the values ``fmt`` can hold."""
-    s = frac - fmt.frac
-    if s >= 0:
-        return fmt.min_code << s, fmt.max_code << s
-    return -((-fmt.min_code) >> -s), fmt.max_code >> -s
-
-
-# ============================================================================================
-# The logic builder
-# ============================================================================================
-
-
-class Logic:
-    """Builds one module's logic through a ModuleBuilder: exact arithmetic on Sigs, registers placed by budget.
-
-    ``clock()`` gives the clock value (the module's clk port, created on first use);
-    ``table(codes, in_width, out_width)`` gives the name of a module looking up a table.
-    """
-
-    def __init__(self, mb: ModuleBuilder, clock: Callable[[], object], budget: int | None, table: Callable[[tuple[int, ...], int, int], str], name: str):
-        self.mb = mb
-        self.clock = clock
-        self.budget = budget
-        self.table_module = table
-        self.name = name
-        self._consts: dict[tuple[int, int], object] = {}
-        self._delays: dict[tuple[int, int], object] = {}
-        self._extracts: dict[tuple, object] = {}  # keyed by the value itself (kept alive: ids are reused)
-        self._resized: dict[tuple[int, int, bool], object] = {}
-        self._tables = 0
-        self.registers = 0
-
-    # -- raw ops ---------------------------------------------------------------------------
-
-    def constant(self, code: int, width: int):
-        code &= (1 << width) - 1
-        key = (width, code)
-        if key not in self._consts:
-            self._consts[key] = self.mb.constant(code, width)
-        return self._consts[key]
-
-    def width(self, v) -> int:
-        return self.mb.width(v)
-
-    def bits(self, s: Sig):
-        return self.constant(s.lo, s.width) if s.is_const else s.value
-
-    def extract(self, v, low: int, width: int):
-        if low == 0 and self.mb.width(v) == width:
-            return v
-        key = (v, low, width)
-        if key not in self._extracts:
-            self._extracts[key] = self.mb.extract(v, low, width)
-        return self._extracts[key]
-
-    def concat(self, parts: Sequence):
-        """Concatenation, most significant part first."""
-        parts = [p for p in parts if self.mb.width(p) > 0]
-        if len(parts) == 1:
-            return parts[0]
-        return self.mb.concat(parts)
-
-    def resize(self, s: Sig, width: int) -> SSAValue:
-        """The code of s in exactly ``width`` bits: sign/zero extended, or its low bits."""
-        if s.is_const:
-            return self.constant(s.lo, width)
-        if width == s.width:
-            return s.value
-        if width < s.width:
-            return self.extract(s.value, 0, width)
-        key = (s.value, width, s.signed)
-        if key in self._resized:
-            return self._resized[key]
-        ext = width - s.width
-        if s.signed:
-            msb = self.extract(s.value, s.width - 1, 1)
-            top = msb if ext == 1 else self.mb.replicate(msb, ext)
-        else:
-            top = self.constant(0, ext)
-        self._resized[key] = self.concat([top, s.value])
-        return self._resized[key]
-
-    # -- pipelining ------------------------------------------------------------------------
-
-    def sync(self, sigs: Sequence[Sig], cost: int) -> tuple[list[Sig], int, int]:
-        """Bring operands to one stage for an op of ``cost`` adder levels: (operands, stage, depth after)."""
-        live = [s for s in sigs if not s.is_const and s.stage >= 0]
-        if not live:  # constants and static (configuration) values only: no timing
-            return list(sigs), -1, 0
-        stage = max(s.stage for s in live)
-        depth = max(s.depth for s in live if s.stage == stage)
-        if self.budget and cost and depth + cost > self.budget:
-            stage, depth = stage + 1, 0
-        return [self.delay(s, stage) for s in sigs], stage, depth + cost
-
-    def delay(self, s: Sig, stage: int) -> Sig:
-        """s, registered until ``stage`` (register chains are shared)."""
-        if s.is_const or s.stage < 0 or s.stage >= stage:
-            return s
-        v = s.value
-        root = v
-        for st in range(s.stage + 1, stage + 1):
-            key = (root, st)
-            if key not in self._delays:
-                self._delays[key] = self.mb.reg(v, self.clock(), name=f"{self.name}_s{st}_r{len(self._delays)}")
-                self.registers += s.width
-            v = self._delays[key]
-        return replace(s, value=v, stage=stage, depth=0)
-
-    # -- arithmetic ------------------------------------------------------------------------
-
-    def add(self, a: Sig, b: Sig, sub: bool = False, known: FixedFormat | None = None, moved: Fraction = 0) -> Sig:
-        """Exact ``a + b`` (or ``a - b``); the result is proven to lie in ``known``'s range
-        moved by the value ``moved``."""
-        if b.is_const and sub:
-            b, sub = Sig.const(-b.lo, b.frac), False
-        if a.is_const and b.is_const:
-            f = max(a.frac, b.frac)
-            (x, _), (y, _) = a.at_frac(f), b.at_frac(f)
-            return Sig.const(x - y if sub else x + y, f)
-        if b.is_const and b.lo == 0:
-            return a
-        if a.is_const and a.lo == 0:
-            return self.neg(b) if sub else b
-        if not sub and a.frac < b.frac:
-            a, b = b, a  # the finer operand first: its low bits pass through
-        frac = max(a.frac, b.frac)
-        (alo, ahi), (blo, bhi) = a.at_frac(frac), b.at_frac(frac)
-        lo, hi = (alo - bhi, ahi - blo) if sub else (alo + blo, ahi + bhi)
-        if known is not None:
-            if moved:  # the codes on this grid of the values known's range holds, moved
-                scale = Fraction(2) ** frac
-                klo = math.ceil((known.min_value + moved) * scale)
-                khi = math.floor((known.max_value + moved) * scale)
-            else:
-                klo, khi = _range_on_grid(known, frac)
-            lo, hi = max(lo, klo), min(hi, khi)
-        drop = a.frac - b.frac
-        if drop > 0:  # a + (b << drop): a's low bits are the result's low bits, no adder there
-            low = Sig(self.extract(self.resize(a, max(a.width, drop)), 0, drop), drop, False, 0, 0, (1 << drop) - 1, a.stage, a.depth)
-            high = self.shift_up(self.add(self.floor(a, drop), b, sub), 0)
-            high = self.shift_up(high, b.frac - high.frac)  # a folded constant may sit on a coarser grid
-            (high, low), stage, depth = self.sync([high, low], 0)
-            value = self.concat([self.bits(high), low.value])
-            return Sig(value, high.width + drop, high.signed, frac, lo, hi, stage, depth)
-        width, signed = _fit(lo, hi)
-        (a, b), stage, depth = self.sync([a, b], ADD_COST)
-        if drop < 0:  # a - (b finer): no pass-through (registers hold a before its zero bits)
-            a = self.shift_up(a, -drop)
-        x, y = self.resize(a, width), self.resize(b, width)
-        v = self.mb.binary("sub" if sub else "add", x, y, width)
-        return Sig(v, width, signed, frac, lo, hi, stage, depth)
-
-    def floor(self, a: Sig, n: int) -> Sig:
-        """``floor(a / 2**n)`` on the grid n bits coarser: a's high bits."""
-        if n <= 0:
-            return a
-        lo, hi = a.lo >> n, a.hi >> n
-        if a.is_const:
-            return Sig.const(lo, a.frac - n)
-        if a.width <= n:  # only sign bits remain
-            if not a.signed:
-                return Sig.const(0, a.frac - n)
-            msb = self.extract(a.value, a.width - 1, 1)
-            return Sig(msb, 1, True, a.frac - n, lo, hi, a.stage, a.depth)
-        v = self.extract(a.value, n, a.width - n)
-        return Sig(v, a.width - n, a.signed, a.frac - n, lo, hi, a.stage, a.depth)
-
-    def shift_up(self, a: Sig, n: int) -> Sig:
-        """The same value on a grid n bits finer (n zero bits appended)."""
-        if n <= 0:
-            return a
-        if a.is_const:  # the code on the finer grid, deliberately not re-normalized
-            code = a.lo << n
-            return Sig(None, *_fit(code, code), a.frac + n, code, code)
-        v = self.concat([a.value, self.constant(0, n)])
-        return replace(a, value=v, width=a.width + n, frac=a.frac + n, lo=a.lo << n, hi=a.hi << n)
-
-    def scale(self, a: Sig, by: int) -> Sig:
-        """``a * 2**by``: the same code read on a coarser grid (no logic)."""
-        if a.is_const:
-            return Sig.const(a.lo, a.frac - by)
-        return replace(a, frac=a.frac - by)
-
-    def neg(self, a: Sig) -> Sig:
-        if a.is_const:
-            return Sig.const(-a.lo, a.frac)
-        lo, hi = -a.hi, -a.lo
-        width, signed = _fit(lo, hi)
-        (a,), stage, depth = self.sync([a], ADD_COST)
-        v = self.mb.binary("sub", self.constant(0, width), self.resize(a, width), width)
-        return Sig(v, width, signed, a.frac, lo, hi, stage, depth)
-
-    def sum_terms(self, terms: Sequence[tuple[Sig, int]]) -> Sig:
-        """Exact sum of signed terms (sign +1/-1): the earliest-ready, narrowest two first."""
-        items = []
-        const = None
-        for k, (s, g) in enumerate(terms):
-            if s.is_const:
-                c = Sig.const(g * s.lo, s.frac)
-                const = c if const is None else self.add(const, c)
-            else:
-                items.append((s.stage, s.depth, s.width, k, s, g))
-        if const is not None and const.lo != 0:
-            items.append((-1, -1, const.width, len(terms), const, 1))
-        if not items:
-            return const if const is not None else Sig.const(0, 0)
-        heapq.heapify(items)
-        seq_no = len(terms) + 1
-        while len(items) > 1:
-            *_, s1, g1 = heapq.heappop(items)
-            *_, s2, g2 = heapq.heappop(items)
-            if g1 < 0 < g2:
-                s1, g1, s2, g2 = s2, g2, s1, g1
-            s = self.add(s1, s2, sub=g1 != g2)
-            heapq.heappush(items, (s.stage, s.depth, s.width, seq_no, s, g1))
-            seq_no += 1
-        *_, s, g = items[0]
-        return self.neg(s) if g < 0 else s
-
-    def mul(self, a: Sig, b: Sig) -> Sig:
-        """Exact ``a * b``: shift-and-add when one side is constant, else a multiplier."""
-        if b.is_const:
-            return self.mul_const(a, b.lo, b.frac)
-        if a.is_const:
-            return self.mul_const(b, a.lo, a.frac)
-        ends = [a.lo * b.lo, a.lo * b.hi, a.hi * b.lo, a.hi * b.hi]
-        lo, hi = min(ends), max(ends)
-        width, signed = _fit(lo, hi)
-        (a, b), stage, depth = self.sync([a, b], MUL_COST)
-        v = self.mb.binary("mul", self.resize(a, width), self.resize(b, width), width)
-        return Sig(v, width, signed, a.frac + b.frac, lo, hi, stage, depth)
-
-    def mul_const(self, a: Sig, code: int, frac: int) -> Sig:
-        """``a * (code * 2**-frac)`` by canonical signed digits: one adder per extra digit."""
-        from fmlc.passes.adder_graph import csd
-
-        if code == 0:
-            return Sig.const(0, 0)
-        if a.is_const:
-            return Sig.const(a.lo * code, a.frac + frac)
-        terms = [(self.scale(a, pos - frac), sign) for pos, sign in csd(code)]
-        return self.sum_terms(terms)
-
-    # -- bits and comparisons --------------------------------------------------------------
-
-    def bit(self, a: Sig, k: int) -> Sig:
-        """Bit k of a's code (sign-extended beyond its width), as a 0/1 Sig."""
-        if a.is_const:
-            return Sig.const((a.lo >> k) & 1, 0)
-        if k >= a.width:
-            if not a.signed:
-                return Sig.const(0, 0)
-            k = a.width - 1
-        return Sig(self.extract(a.value, k, 1), 1, False, 0, 0, 1, a.stage, a.depth)
-
-    def any_bits(self, a: Sig, low: int, high: int) -> Sig:
-        """OR of bits low..high-1 of a's code."""
-        if high <= low:
-            return Sig.const(0, 0)
-        if a.is_const:
-            return Sig.const(int(((a.lo >> low) & ((1 << (high - low)) - 1)) != 0), 0)
-        v = self.extract(self.resize(a, max(a.width, high)), low, high - low)
-        if high - low == 1:
-            return Sig(v, 1, False, 0, 0, 1, a.stage, a.depth)
-        r = self.mb.icmp("ne", v, self.constant(0, high - low))
-        return Sig(r, 1, False, 0, 0, 1, a.stage, a.depth)
-
-    def logic(self, kind: str, *xs: Sig) -> Sig:
-        """and / or / not of 0/1 Sigs (constants fold)."""
-        if kind == "not":
-            (x,) = xs
-            if x.is_const:
-                return Sig.const(1 - x.lo, 0)
-            (x,), stage, depth = self.sync([x], 0)
-            return Sig(self.mb.binary("xor", x.value, self.constant(1, 1), 1), 1, False, 0, 0, 1, stage, depth)
-        consts = [x.lo for x in xs if x.is_const]
-        live = [x for x in xs if not x.is_const]
-        if kind == "and":
-            if any(c == 0 for c in consts):
-                return Sig.const(0, 0)
-        elif kind == "or":
-            if any(c == 1 for c in consts):
-                return Sig.const(1, 0)
-        if not live:
-            return Sig.const(0 if kind != "and" else 1, 0)
-        if len(live) == 1:
-            return live[0]
-        live, stage, depth = self.sync(live, 0)
-        v = live[0].value
-        for x in live[1:]:
-            v = self.mb.binary(kind, v, x.value, 1)
-        return Sig(v, 1, False, 0, 0, 1, stage, depth)
-
-    def lt_const(self, a: Sig, c: int) -> Sig:
-        """``a < c`` for a constant code c on a's grid: bit tests at powers of two, else a comparator."""
-        if a.hi < c:
-            return Sig.const(1, 0)
-        if a.lo >= c:
-            return Sig.const(0, 0)
-        if c == 0:
-            return self.bit(a, a.width - 1)
-        if c > 0 and c & (c - 1) == 0:  # a < 2**k: no 1 among the bits from k up (a >= 0 assumed when unsigned)
-            k = c.bit_length() - 1
-            above = self.any_bits(a, k, a.width - 1 if a.signed else a.width)
-            if a.signed:
-                return self.logic("or", self.bit(a, a.width - 1), self.logic("not", above))
-            return self.logic("not", above)
-        if c < 0 and (-c) & (-c - 1) == 0:  # a < -2**k: negative and not all ones from k up
-            k = (-c).bit_length() - 1
-            ones = self._all_ones(a, k, a.width - 1)
-            return self.logic("and", self.bit(a, a.width - 1), self.logic("not", ones))
-        return self.compare(a, Sig.const(c, a.frac), "lt")
-
-    def _all_ones(self, a: Sig, low: int, high: int) -> Sig:
-        if high <= low:
-            return Sig.const(1, 0)
-        v = self.extract(a.value, low, high - low)
-        r = self.mb.icmp("eq", v, self.constant(-1, high - low))
-        return Sig(r, 1, False, 0, 0, 1, a.stage, a.depth)
-
-    def eq_const(self, a: Sig, c: int) -> Sig:
-        if not a.lo <= c <= a.hi:
-            return Sig.const(0, 0)
-        if a.is_const:
-            return Sig.const(1, 0)
-        width = max(a.width, _fit(c, c)[0])
-        r = self.mb.icmp("eq", self.resize(a, width), self.constant(c, width))
-        return Sig(r, 1, False, 0, 0, 1, a.stage, a.depth)
-
-    def compare(self, a: Sig, b: Sig, pred: str) -> Sig:
-        """``a pred b`` (lt, le, gt, ge) on exact values, as a 0/1 Sig."""
-        frac = max(a.frac, b.frac)
-        (alo, ahi), (blo, bhi) = a.at_frac(frac), b.at_frac(frac)
-        static = {
-            "lt": (ahi < blo, alo >= bhi),
-            "le": (ahi <= blo, alo > bhi),
-            "gt": (alo > bhi, ahi <= blo),
-            "ge": (alo >= bhi, ahi < blo),
-        }[pred]
-        if static[0]:
-            return Sig.const(1, 0)
-        if static[1]:
-            return Sig.const(0, 0)
-        a, b = self.shift_up(a, frac - a.frac), self.shift_up(b, frac - b.frac)
-        width, signed = _fit(min(alo, blo), max(ahi, bhi))
-        (a, b), stage, depth = self.sync([a, b], ADD_COST)
-        p = ("s" if signed else "u") + pred
-        r = self.mb.icmp(p, self.resize(a, width), self.resize(b, width))
-        return Sig(r, 1, False, 0, 0, 1, stage, depth)
-
-    def mux(self, cond: Sig, a: Sig, b: Sig) -> Sig:
-        """``cond ? a : b`` on exact values."""
-        if cond.is_const:
-            return a if cond.lo else b
-        frac = max(a.frac, b.frac)
-        a, b = self.shift_up(a, frac - a.frac), self.shift_up(b, frac - b.frac)
-        lo, hi = min(a.lo, b.lo), max(a.hi, b.hi)
-        width, signed = _fit(lo, hi)
-        (cond, a, b), stage, depth = self.sync([cond, a, b], 0)
-        v = self.mb.mux(cond.value, self.resize(a, width), self.resize(b, width))
-        return Sig(v, width, signed, frac, lo, hi, stage, depth)
-
-    def maximum(self, a: Sig, b: Sig) -> Sig:
-        return self.mux(self.compare(a, b, "ge"), a, b)
-
-    def minimum(self, a: Sig, b: Sig) -> Sig:
-        return self.mux(self.compare(a, b, "le"), a, b)
-
-    # -- the cast --------------------------------------------------------------------------
-
-    def cast(self, a: Sig, dst: FixedFormat, biased: int = 0, relu: bool = False) -> Sig:
-        """Round, then handle overflow, exactly as ``fixed.cast`` (docs/semantics.md).
-
-        ``biased``: a already holds ``v + r``, r the rounding constant of dst's mode (half a
-        result LSB for RND and RND_CONV, less one unit of a for RND_MIN_INF), added with a
-        bias for free; rounding is then a truncation (and, for RND_CONV, clearing the LSB on
-        a tie).  ``relu``: max(., 0) between rounding and overflow (rounding commutes with it).
-        """
-        if a.is_const:
-            code = fixed.cast(np.array([max(a.lo - biased, 0) if relu else a.lo - biased], dtype=object), a.frac, dst)
-            return Sig.const(int(code[0]), dst.frac)
-        drop = a.frac - dst.frac
-        if biased:
-            q, lo_r, hi_r = self._round_biased(a, drop, dst.rounding, biased)
-            inc = None
-        else:
-            lo_r, hi_r = round_code(a.lo, drop, dst.rounding), round_code(a.hi, drop, dst.rounding)
-            if drop <= 0:
-                q, inc = self.shift_up(a, -drop), None
-            else:
-                q, inc = self.floor(a, drop), self._round_increment(a, drop, dst.rounding)
-                if inc is not None and inc.is_const:
-                    q, inc = (self.add(q, Sig.const(1, q.frac)) if inc.lo else q), None
-        if relu and lo_r < 0:
-            if inc is not None:
-                q, inc = self._increment(q, inc, lo_r, hi_r), None
-            q = self.mux(self.lt_const(q, 0), Sig.const(0, q.frac), q)
-            lo_r, hi_r = max(lo_r, 0), max(hi_r, 0)
-        return self._overflow(q, inc, lo_r, hi_r, dst)
-
-    def _round_biased(self, a: Sig, drop: int, mode: str, r: int) -> tuple[Sig, int, int]:
-        """Round ``v = a - r`` (a biased by mode's constant r): floor(a / 2**drop), RND_CONV
-        clearing the LSB on a tie (a's dropped bits all zero).  Returns (q, exact range of q)."""
-        lo_r, hi_r = round_code(a.lo - r, drop, mode), round_code(a.hi - r, drop, mode)
-        q = self.floor(a, drop)
-        if mode == "RND_CONV":
-            tie = self.logic("not", self.any_bits(a, 0, drop))
-            width, signed = _fit(min(lo_r, q.lo), max(hi_r, q.hi))
-            (q, tie), stage, depth = self.sync([q, tie], 0)
-            v = self.resize(q, width)
-            lsb = self.logic("and", Sig(self.extract(v, 0, 1), 1, False, 0, 0, 1, stage, depth), self.logic("not", tie))
-            v = self.concat([self.extract(v, 1, width - 1), lsb.value]) if width > 1 else lsb.value
-            q = Sig(v, width, signed, q.frac, lo_r, hi_r, stage, depth)
-        return replace(q, lo=lo_r, hi=hi_r) if q.width >= _fit(lo_r, hi_r)[0] else q, lo_r, hi_r
-
-    def _overflow(self, q: Sig, inc: Sig | None, lo_r: int, hi_r: int, dst: FixedFormat) -> Sig:
-        """Step 2 of the cast: ``q + inc`` (exact range lo_r..hi_r) into dst's range."""
-        if dst.min_code <= lo_r and hi_r <= dst.max_code:  # nothing overflows
-            if inc is None:
-                return replace(q, lo=max(q.lo, lo_r), hi=min(q.hi, hi_r))
-            return self._increment(q, inc, lo_r, hi_r)
-        w = dst.width
-        if dst.overflow == "WRAP":
-            return self._wrap(q, inc, w, dst.signed)
-        mode = dst.overflow
-        top, bottom = dst.max_code, dst.min_code
-        if mode == "SAT_SYM" and dst.signed and w > 1:
-            bottom = -top
-        over = self._beyond(q, inc, top, above=True) if hi_r > top else Sig.const(0, 0)
-        under = self._beyond(q, inc, bottom, above=False) if lo_r < bottom else Sig.const(0, 0)
-        hi_val, lo_val = (0, 0) if mode == "SAT_ZERO" else (top, bottom)
-        # saturate first, then increment the W-bit result: the select folds into the
-        # incrementer's LUTs (one LUT a bit), and a saturated value takes no increment
-        low = self._wrap(q, None, w, dst.signed)
-        out = self.mux(over, Sig.const(hi_val, dst.frac), self.mux(under, Sig.const(lo_val, dst.frac), low))
-        if inc is not None:
-            inc = self.logic("and", inc, self.logic("not", over), self.logic("not", under))
-            out = self._wrap(out, inc, w, dst.signed)
-        if mode == "SAT_ZERO":  # what stays in range, and 0
-            in_lo, in_hi = max(lo_r, bottom), min(hi_r, top)
-            rlo, rhi = (min(in_lo, 0), max(in_hi, 0)) if in_lo <= in_hi else (0, 0)
-        else:
-            rlo, rhi = min(max(lo_r, bottom), top), min(max(hi_r, bottom), top)
-        return self._narrow(out, max(rlo, out.lo), min(rhi, out.hi))
-
-    def _narrow(self, s: Sig, lo: int, hi: int) -> Sig:
-        """s known to stay in lo..hi: drop the bits that range does not need."""
-        width, signed = _fit(lo, hi)
-        if s.is_const or width >= s.width:
-            return replace(s, lo=lo, hi=hi)
-        return replace(s, value=self.resize(s, width), width=width, signed=signed, lo=lo, hi=hi)
-
-    def _round_increment(self, a: Sig, drop: int, mode: str) -> Sig | None:
-        """The 0/1 added to ``floor(a / 2**drop)``, from the dropped bits (docs/semantics.md table)."""
-        if mode == "TRN":
-            return None
-        sign = self.bit(a, a.width - 1) if a.signed else Sig.const(0, 0)
-        if mode == "TRN_ZERO":
-            return self.logic("and", sign, self.any_bits(a, 0, drop))
-        half = self.bit(a, drop - 1)
-        rest = self.any_bits(a, 0, drop - 1)
-        if mode == "RND":
-            return half
-        if mode == "RND_MIN_INF":
-            return self.logic("and", half, rest)
-        if mode == "RND_ZERO":
-            return self.logic("and", half, self.logic("or", rest, sign))
-        if mode == "RND_INF":
-            return self.logic("and", half, self.logic("or", rest, self.logic("not", sign)))
-        if mode == "RND_CONV":
-            return self.logic("and", half, self.logic("or", rest, self.bit(a, drop)))
-        raise AssertionError(mode)
-
-    def _increment(self, q: Sig, inc: Sig, lo: int, hi: int) -> Sig:
-        width, signed = _fit(lo, hi)
-        (q, inc), stage, depth = self.sync([q, inc], ADD_COST)
-        v = self.mb.binary("add", self.resize(q, width), self.resize(inc, width), width)
-        return Sig(v, width, signed, q.frac, lo, hi, stage, depth)
-
-    def _wrap(self, q: Sig, inc: Sig | None, width: int, signed: bool) -> Sig:
-        """``(q + inc) mod 2**width`` read as the destination's codes: a width-bit incrementer."""
-        lo, hi = (-(1 << (width - 1)), (1 << (width - 1)) - 1) if signed else (0, (1 << width) - 1)
-        if inc is not None and inc.is_const and inc.lo == 0:
-            inc = None
-        if inc is None:
-            (q,), stage, depth = self.sync([q], 0)
-            return Sig(self.resize(q, width), width, signed, q.frac, lo, hi, stage, depth)
-        (q, inc), stage, depth = self.sync([q, inc], ADD_COST)
-        v = self.mb.binary("add", self.resize(q, width), self.resize(inc, width), width)
-        return Sig(v, width, signed, q.frac, lo, hi, stage, depth)
-
-    def _beyond(self, q: Sig, inc: Sig | None, limit: int, above: bool) -> Sig:
-        """Whether ``q + inc`` is above (or below) ``limit``, from bit tests on q."""
-        if above:
-            past = self.logic("not", self.lt_const(q, limit + 1))  # q > limit
-            if inc is None:
-                return past
-            return self.logic("or", past, self.logic("and", self.eq_const(q, limit), inc))
-        past = self.lt_const(q, limit)  # q < limit
-        if inc is None:
-            return past
-        # q + 1 == limit is back in range
-        return self.logic("and", past, self.logic("not", self.logic("and", self.eq_const(q, limit - 1), inc)))
-
-    # -- tables ----------------------------------------------------------------------------
-
-    def lookup(self, x: Sig, table: np.ndarray, in_fmt: FixedFormat, out_frac: int) -> Sig:
-        """``table[code(x) - min_code]`` (codes of the result format)."""
-        offset = in_fmt.min_code
-        reach = table[x.lo - offset : x.hi - offset + 1]
-        lo, hi = int(reach.min()), int(reach.max())
-        if x.is_const or lo == hi:
-            return Sig.const(int(table[x.lo - offset]), out_frac) if x.is_const else Sig.const(lo, out_frac)
-        width, signed = _fit(lo, hi)
-        (x,), stage, depth = self.sync([x], TABLE_COST)
-        index = self.resize(x, in_fmt.width)
-        if in_fmt.signed:  # code - min_code: flip the sign bit
-            index = self.mb.binary("xor", index, self.constant(1 << (in_fmt.width - 1), in_fmt.width), in_fmt.width)
-        entries = tuple(int(v) & ((1 << width) - 1) for v in table)
-        module = self.table_module(entries, in_fmt.width, width)
-        (value,) = self.mb.instance(f"{self.name}_lut{self._tables}", module, [("index", index)], [("value", width)])
-        self._tables += 1
-        return Sig(value, width, signed, out_frac, lo, hi, stage, depth)
-
+from fmlc.lowering.hw_logic import Logic, LoweringError, Sig
 
 # ============================================================================================
 # Op lowerings: tensors are numpy object arrays of Sigs
@@ -1000,6 +403,15 @@ def _pad(op, env):
     env.tensors[op.result] = out
 
 
+@lowering(fxp.UpsampleOp)
+def _upsample(op, env):
+    """Nearest neighbour is wiring: each input signal drives factor-many outputs per spatial axis."""
+    y = env[op.input]
+    for d, f in enumerate(fxp.ints(op.factors)):
+        y = np.repeat(y, f, axis=d)
+    env.tensors[op.result] = y
+
+
 @lowering(fxp.ConcatOp)
 def _concat(op, env):
     env.tensors[op.result] = np.concatenate([env[v] for v in op.inputs], axis=op.axis.value.data)
@@ -1014,87 +426,176 @@ def _patches(op, env):
     env.tensors[op.result] = np.where(np.equal(flat, None), zero, flat)
 
 
-def _bias_outputs(op: rtl.AdderGraphOp) -> dict[Operation, tuple[int, int]]:
-    """Each rtl.constant of the graph -> (the output it adds to, its sign there): the pass
-    gives every output's tree its own bias constant."""
-    found = {}
-    for c in op.block.ops:
-        if not isinstance(c, rtl.ConstantOp):
-            continue
-        v, sign = c.result, 1
-        while True:
-            uses = list(v.uses)
-            if len(uses) != 1:
-                break
-            user = uses[0].operation
-            if isinstance(user, rtl.YieldOp):
-                found[c] = (uses[0].index, sign)
-                break
-            if isinstance(user, rtl.NegOp) or (isinstance(user, rtl.SubOp) and user.rhs is v):
-                sign = -sign
-            elif not isinstance(user, rtl.AddOp | rtl.SubOp):
-                break
-            v = user.results[0]
-    return found
+@dataclass(frozen=True, slots=True)
+class _Offset:
+    """A value of an adder graph as ``sign * u + c``: ``u`` an unsigned signal (None: the
+    value is the constant c), c an integer code on the graph's finest grid (``_Grid``),
+    added once per output."""
+
+    u: Sig | None
+    sign: int
+    c: int
 
 
-def _const_sig(value: Fraction) -> Sig:
-    """A constant Sig of an exact dyadic rational."""
-    frac = value.denominator.bit_length() - 1
-    return Sig.const(_code(value, frac), frac)
+@dataclass(frozen=True)
+class _Grid:
+    """The finest grid of an adder graph, ``2**-frac``: every constant of it is a code there."""
+
+    frac: int
+
+    def code(self, code: int, frac: int) -> int:
+        """A code on grid ``frac`` as a code on this grid."""
+        return code << (self.frac - frac)
+
+    def top(self, s: Sig) -> int:
+        """The bit just above an unsigned signal's bits."""
+        return self.code(1 << s.width, s.frac)
+
+    def ones(self, s: Sig) -> int:
+        """All of an unsigned signal's bits set."""
+        return self.top(s) - self.code(1, s.frac)
+
+    def bounds(self, fmt: FixedFormat, sign: int, c: int) -> tuple[int, int, int]:
+        """The codes of u where ``sign * u + c`` lies in fmt's range (``Logic.add``'s ``within``)."""
+        lo, hi = self.code(fmt.min_code, fmt.frac) - c, self.code(fmt.max_code, fmt.frac) - c
+        return (lo, hi, self.frac) if sign > 0 else (-hi, -lo, self.frac)
+
+
+def _unsigned(L: Logic, x: Sig, grid: _Grid) -> _Offset:
+    """An input as an unsigned signal plus a constant: a signed code with its sign bit
+    flipped is the code plus 2**(W-1), unsigned (one inverter)."""
+    if x.is_const:
+        return _Offset(None, 1, grid.code(x.lo, x.frac))
+    if x.lo >= 0:
+        return _Offset(x if not x.signed else replace(x, signed=False), 1, 0)
+    half = 1 << (x.width - 1)
+    flipped = L.mb.binary("xor", x.value, L.constant(half, x.width), x.width)
+    u = Sig(flipped, x.width, False, x.frac, x.lo + half, x.hi + half, x.stage, x.depth)
+    return _Offset(u, 1, -grid.code(half, x.frac))
+
+
+def _inverted(L: Logic, grid: _Grid, v: _Offset) -> _Offset:
+    """v with its signal's bits inverted: ``sign * u + c = -sign * ~u + c + sign * ones``."""
+    return _Offset(L.invert(v.u), -v.sign, v.c + v.sign * grid.ones(v.u))
+
+
+def _combine(L: Logic, grid: _Grid, a: _Offset, b: _Offset, sub: bool, fmt: FixedFormat, keep: tuple[bool, bool]) -> _Offset:
+    """``a + b`` (or ``a - b``), its value in fmt's range: one adder of unsigned signals.
+
+    No operand is ever sign-extended: the bits above an unsigned operand are zeros, which
+    cost no LUT; the constants go to c.  An operand that another adder computes for this one
+    alone (``keep`` false) is read inverted: Yosys's ``alumacc`` merges an adder into the
+    wider sum that alone reads it, and the carry-save tree it builds costs more LUTs than the
+    two carry chains; through an inverter it does not (inverters cost no LUT: the adder's LUTs
+    absorb them).  Terms of the same sign then add; of opposite signs, one more operand is
+    read inverted (the one whose bits reach lower), or, when both already are, they subtract
+    with a one set above the minuend's bits (a constant: free) keeping the difference
+    non-negative."""
+    if not keep[0] and a.u is not None:
+        a = _inverted(L, grid, a)
+    if not keep[1] and b.u is not None:
+        b = _inverted(L, grid, b)
+    if sub:
+        b = _Offset(b.u, -b.sign, -b.c)
+    c = a.c + b.c
+    if a.u is None or b.u is None:
+        live = a if b.u is None else b
+        return _Offset(live.u, live.sign, c)
+    if a.sign != b.sign:
+        big, small = ((a, keep[0]), (b, keep[1])) if grid.top(a.u) >= grid.top(b.u) else ((b, keep[1]), (a, keep[0]))
+        flip = small if small[1] else big if big[1] else None
+        if flip is None:  # sign_big * (u_big - u_small) = sign_big * ((top + u_big) - u_small - top)
+            (big, _), (small, _) = big, small
+            top = grid.top(big.u)
+            c -= big.sign * top
+            u = L.add(L.set_top(big.u), small.u, sub=True, within=grid.bounds(fmt, big.sign, c))
+            return _Offset(u, big.sign, c)
+        other = big if flip is small else small
+        a, b = other[0], _inverted(L, grid, flip[0])
+        c = a.c + b.c
+    return _Offset(L.add(a.u, b.u, within=grid.bounds(fmt, a.sign, c)), a.sign, c)
+
+
+def _alone(v: SSAValue) -> bool:
+    """Whether v is an adder's result (through shifts and negations) that nothing but one
+    adder reads."""
+    while True:
+        if len(list(v.uses)) != 1 or not isinstance(v.owner, Operation):
+            return False
+        if isinstance(v.owner, rtl.AddOp | rtl.SubOp):
+            return True
+        if not isinstance(v.owner, rtl.ShiftOp | rtl.NegOp):
+            return False
+        v = v.owner.input
 
 
 @lowering(rtl.AdderGraphOp)
 def _adder_graph(op: rtl.AdderGraphOp, env):
-    """Evaluate the graph per row; each adder's width comes from its exact type in the IR.
+    """Evaluate the graph per row on unsigned signals (``_Offset``): every value is
+    ``sign * u + c`` with u unsigned and c a constant; the constants (biases, the inputs'
+    sign offsets, the adders' offsets) meet in one adder per output.
 
     When the graph's outputs only go (through lossless casts) into a cast that rounds half
-    up, half to even or half down, that rounding constant joins each output's bias constant:
-    the rounding then costs no incrementer (``Logic.cast(biased=...)``)."""
+    up, half to even or half down, that rounding constant joins the output's constant: the
+    rounding then costs no incrementer (``Logic.cast(biased=...)``)."""
     L = env.logic
     x = env[op.input]
-    ops = [o for o in op.block.ops if not isinstance(o, rtl.YieldOp)]
+    body = [o for o in op.block.ops if not isinstance(o, rtl.YieldOp)]
     outputs = op.block.last_op.values
     m = shape_of(op.result)[-1]
+    grid = _Grid(max([a.type.format.frac for a in op.block.args] + [o.results[0].type.format.frac for o in body]))
+    r = 0
     fold = env.rounding_fold(op.result)
-    extra: dict[Operation, Fraction] = {}
-    rs = np.zeros(m, dtype=object)
-    if fold is not None:
-        for c, (k, sign) in _bias_outputs(op).items():
-            extra[c] = sign * fold[1]  # so that the output gains +r
-            rs[k] = fold[1]
-    shifted: dict[SSAValue, Fraction] = {}  # values carrying a rounding constant: their type's range moves by it
-    for c, r in extra.items():
-        v = c.result
-        while True:
-            shifted[v] = r
-            use = next(iter(v.uses))
-            if isinstance(use.operation, rtl.YieldOp):
-                break
-            if isinstance(use.operation, rtl.NegOp) or (isinstance(use.operation, rtl.SubOp) and use.operation.rhs is v):
-                r = -r
-            v = use.operation.results[0]
+    if fold is not None and (fold[1] * 2**grid.frac).denominator == 1:
+        r = int(fold[1] * 2**grid.frac)
+    steps = []  # the body once, as (kind, result, operands, data): read per row without xDSL
+    for o in body:
+        if isinstance(o, rtl.ShiftOp):
+            steps.append(("shift", o.result, (o.input,), o.shift))
+        elif isinstance(o, rtl.AddOp | rtl.SubOp):
+            keep = (not _alone(o.lhs), not _alone(o.rhs))
+            steps.append(("add", o.result, (o.lhs, o.rhs), (isinstance(o, rtl.SubOp), o.result.type.format, keep)))
+        elif isinstance(o, rtl.NegOp):
+            steps.append(("neg", o.result, (o.input,), None))
+        elif isinstance(o, rtl.ConstantOp):
+            steps.append(("const", o.result, (), grid.code(o.code, o.result.type.format.frac)))
+        else:
+            raise env.fail(o, "is not an adder-graph operation")
+    rs = np.zeros(x.shape[:-1] + (m,), dtype=object)
     out = np.empty(x.shape[:-1] + (m,), dtype=object)
     for lead in np.ndindex(x.shape[:-1]):
-        vals: dict[SSAValue, Sig] = dict(zip(op.block.args, x[lead]))
-        for o in ops:
-            if isinstance(o, rtl.ShiftOp):
-                vals[o.result] = L.scale(vals[o.input], o.by.data)
-            elif isinstance(o, rtl.AddOp | rtl.SubOp):
-                t = o.result.type.format
-                vals[o.result] = L.add(vals[o.lhs], vals[o.rhs], sub=isinstance(o, rtl.SubOp), known=t, moved=shifted.get(o.result, 0))
-            elif isinstance(o, rtl.NegOp):
-                vals[o.result] = L.neg(vals[o.input])
-            elif isinstance(o, rtl.ConstantOp):
-                t = o.result.type.format
-                vals[o.result] = _const_sig(Fraction(o.value.data) * Fraction(2) ** -t.frac + extra.get(o, 0))
+        vals: dict[SSAValue, _Offset] = {a: _unsigned(L, s, grid) for a, s in zip(op.block.args, x[lead])}
+        for kind, result, operands, data in steps:
+            if kind == "add":
+                vals[result] = _combine(L, grid, vals[operands[0]], vals[operands[1]], *data)
+            elif kind == "shift":
+                v = vals[operands[0]]
+                c = v.c << data if data >= 0 else v.c >> -data  # exact: the shifted value stays on the grid
+                vals[result] = _Offset(None if v.u is None else L.scale(v.u, data), v.sign, c)
+            elif kind == "neg":
+                v = vals[operands[0]]
+                vals[result] = _Offset(v.u, -v.sign, -v.c)
             else:
-                raise env.fail(o, "is not an adder-graph operation")
+                vals[result] = _Offset(None, 1, data)
         for k, v in enumerate(outputs):
-            out[lead + (k,)] = vals[v]
+            off, fmt = vals[v], v.type.format
+            if off.u is None:
+                out[lead + (k,)] = Sig.const(off.c, grid.frac)
+            elif off.sign > 0 and off.c == 0:  # no adder here to carry a rounding constant
+                out[lead + (k,)] = off.u
+            else:
+                # the constant is added to ~u (u's bits inverted: ~u = ones - u), so that Yosys
+                # does not merge the adder computing u into this one (see _combine)
+                rs[lead + (k,)] = Fraction(r, 2**grid.frac) if r else 0
+                ones = grid.ones(off.u)
+                within = (grid.code(fmt.min_code, fmt.frac) + r, grid.code(fmt.max_code, fmt.frac) + r, grid.frac)
+                if off.sign > 0:  # u + c = (c + ones) - ~u
+                    out[lead + (k,)] = L.add(Sig.const(off.c + r + ones, grid.frac), L.invert(off.u), sub=True, within=within)
+                else:  # c - u = ~u + (c - ones)
+                    out[lead + (k,)] = L.add(L.invert(off.u), Sig.const(off.c + r - ones, grid.frac), within=within)
     env.tensors[op.result] = out
-    if any(r != 0 for r in rs):
-        env.biased[op.result] = np.broadcast_to(rs, out.shape).copy()
+    if r:
+        env.biased[op.result] = rs
 
 
 # -- dense and conv, the general rule (any accumulator, constant or programmable weights) ----
@@ -1123,7 +624,6 @@ def _linear(op, env):
     if not isinstance(op.acc, fxp.FixedType):
         raise env.fail(op, "has an unresolved !fxp.auto accumulator: run precision inference first")
     acc = op.acc.format
-    wrap_acc = acc.with_modes(overflow="WRAP")
     dst = element_format(op.result)
     w = env[op.weight]
     bias = env[op.bias] if op.bias is not None else None
@@ -1140,19 +640,119 @@ def _linear(op, env):
         cg, f, fg, groups = x.shape[-1], w.shape[-1], w.shape[-1], 1
         wt = w.reshape(1, cg, f)
     biases = [L.cast(bias[m], acc) if bias is not None else None for m in range(f)]
-    out = np.empty(rows.shape[:-2] + (f,), dtype=object)
+    dots = {}  # output index -> (its (input, weight) pairs, its bias)
     for lead in np.ndindex(rows.shape[:-2]):
         win = rows[lead]
         for m in range(f):
             g = m // fg
-            terms = []
+            pairs = []
             for t in range(win.shape[0]):
                 for c in range(cg):
                     xv = win[t, g * cg + c]
                     wv = wt[t, c, m]
                     if xv is None or (wv.is_const and wv.lo == 0):
                         continue
-                    p = L.mul(xv, wv)
-                    terms.append(L.cast(p, wrap_acc) if per_product else p)
-            out[lead + (m,)] = L.cast(_accumulate(L, terms, biases[m], acc), dst)
+                    pairs.append((xv, wv))
+            dots[lead + (m,)] = (pairs, biases[m])
+    rule = _DotRule(acc, per_product, dst)
+    out = np.empty(rows.shape[:-2] + (f,), dtype=object)
+    if op.weight in env.registers and L.new_module is not None:
+        _shared_dots(L, dots, rule, out)
+    else:
+        for idx, (pairs, b) in dots.items():
+            out[idx] = rule(L, pairs, b)
     env.tensors[op.result] = out
+
+
+@dataclass(frozen=True)
+class _DotRule:
+    """The general rule of a dense/conv output: ``sum(x * w) + b`` in the accumulator (each
+    product cast to it first when it rounds), then cast to the result type."""
+
+    acc: FixedFormat
+    per_product: bool
+    dst: FixedFormat
+
+    def __call__(self, L: Logic, pairs: list[tuple[Sig, Sig]], bias: Sig | None) -> Sig:
+        wrap_acc = self.acc.with_modes(overflow="WRAP")
+        terms = []
+        for xv, wv in pairs:
+            p = L.mul(xv, wv)
+            terms.append(L.cast(p, wrap_acc) if self.per_product else p)
+        return L.cast(_accumulate(L, terms, bias, self.acc), self.dst)
+
+
+def _shape(s: Sig) -> tuple:
+    """What a dot-product module must know of a signal: its bits and arrival (a constant: its code)."""
+    return ("const", s.lo, s.frac) if s.is_const else (s.width, s.signed, s.frac, s.stage, s.depth)
+
+
+def _shared_dots(L: Logic, dots: dict, rule: _DotRule, out: np.ndarray) -> None:
+    """Outputs of programmable weights, one module per shape of dot product, instantiated per output.
+
+    With weights in registers, every output of a layer computes the same logic on different
+    wires: a dense layer's outputs all read the same inputs and weights of one format.  One
+    module a shape (the inputs' and weights' widths, grids and arrivals; value ranges are
+    joined over the outputs that share it), instantiated once per output, keeps the IR, the
+    Verilog and the simulators' work a fraction of the flat logic's."""
+    groups: dict[tuple, list] = {}
+    for idx, (pairs, b) in dots.items():
+        key = (tuple((_shape(x), _shape(w)) for x, w in pairs), None if b is None else _shape(b))
+        groups.setdefault(key, []).append(idx)
+    packed_inputs: dict[tuple, object] = {}
+    for key, members in groups.items():
+        if len(members) == 1:
+            pairs, b = dots[members[0]]
+            out[members[0]] = rule(L, pairs, b)
+            continue
+        module, kept, y = _dot_module(L, [dots[i] for i in members], rule)
+        if y.is_const:  # the weights do not matter after all (a saturated result, say)
+            for idx in members:
+                out[idx] = y
+            continue
+        for idx in members:
+            pairs, b = dots[idx]
+            inputs = []
+            if "clk" in kept:
+                inputs.append(("clk", L.clock()))
+            for port, sigs in (("x", [x for x, _ in pairs]), ("w", [w for _, w in pairs]), ("b", [b] if b is not None else [])):
+                live = tuple(s.value for s in sigs if not s.is_const)
+                if port in kept:
+                    if live not in packed_inputs:
+                        packed_inputs[live] = L.concat(list(reversed(live)))
+                    inputs.append((port, packed_inputs[live]))
+            (value,) = L.mb.instance(f"{L.name}_dot{'_'.join(map(str, idx))}", module, inputs, [("y", y.width)])
+            out[idx] = replace(y, value=value)
+
+
+def _dot_module(L: Logic, dots: list, rule: _DotRule) -> tuple[str, list[str], Sig]:
+    """A module computing one output by ``rule`` for every dot product of ``dots`` (equal
+    shapes): (its name, its input ports, its output Sig with the value unset)."""
+    pairs0, b0 = dots[0]
+
+    def joined(sigs: list[Sig]) -> Sig:  # a port signal holding every member's range
+        return replace(sigs[0], lo=min(s.lo for s in sigs), hi=max(s.hi for s in sigs))
+
+    xs = [joined([d[0][j][0] for d in dots]) for j in range(len(pairs0))]
+    ws = [joined([d[0][j][1] for d in dots]) for j in range(len(pairs0))]
+    bs = [joined([d[1] for d in dots])] if b0 is not None else []
+    ports = [("clk", 0)] + [(n, sum(s.width for s in sigs if not s.is_const)) for n, sigs in (("x", xs), ("w", ws), ("b", bs))]
+    ports = [(n, w) for n, w in ports if n == "clk" or w > 0]
+    mb = L.new_module(f"{L.mb.name}_dot", ports)
+    args = dict(zip([n for n, _ in ports], mb.args))
+    inner = Logic(mb, lambda: args["clk"], L.budget, L.table_module, L.name, L.new_module)
+
+    def unpack(name: str, sigs: list[Sig]) -> list[Sig]:
+        low, got = 0, []
+        for s in sigs:
+            if not s.is_const:
+                s = replace(s, value=inner.extract(args[name], low, s.width))
+                low += s.width
+            got.append(s)
+        return got
+
+    xs, ws, bs = unpack("x", xs), unpack("w", ws), unpack("b", bs)
+    y = rule(inner, list(zip(xs, ws)), bs[0] if bs else None)
+    kept = mb.finish([("y", inner.bits(y))], drop_unused=("clk",))
+    L.registers += inner.registers * len(dots)
+    return mb.name, kept, y

@@ -1,11 +1,15 @@
-"""Building hw/comb/seq modules two ways: as xDSL ops, or straight as MLIR text.
+"""Building ``hw``/``comb``/``seq`` modules through CIRCT's Python bindings (``pycde.circt``).
 
-The hardware lowering (``fxp_to_hw``, ``dataflow_to_hw``) writes its modules through a
-``Design``: ``OpDesign`` builds xDSL operations (the ``dataflow-to-hw`` pass: inspectable,
-lit-testable IR), ``TextDesign`` writes the same operations as MLIR text for CIRCT (the
-Verilog target: a network has tens of thousands of operations, and text costs a few
-microseconds each where an xDSL operation costs tens).  Both emit the same operations in the
-same order, so CIRCT exports the same Verilog from either (a test checks it).
+The hardware lowering (``fxp_to_hw``, ``dataflow_to_hw``) writes every module through one
+``CirctDesign``: the operations are CIRCT's own, created in a CIRCT module, so CIRCT's passes
+and ExportVerilog run on them directly (``hw_to_verilog``), and ``fmlc-opt``'s
+``dataflow-to-hw`` prints them in generic form and parses that into xDSL.
+
+Operations are created with ``ir.Operation.create`` (the generic builder, a few microseconds
+an operation; the generated op classes cost ten times that), so the builder states every
+operation's result type and inherent attributes as CIRCT defines them.  Values are handed out
+as ``Wire``s, which carry their width (asking CIRCT for a value's type costs as much as
+creating an operation).
 
 A module is built with ``design.module(name, ports)``: ``ports`` are (name, width) pairs,
 width ``CLOCK`` for a clock; the returned ``ModuleBuilder`` gives the port values and the
@@ -14,348 +18,243 @@ operations, and ``finish(outputs)`` closes it, dropping input ports nothing used
 
 from __future__ import annotations
 
+import sys
+import types
 from collections.abc import Sequence
-from functools import lru_cache
-
-from xdsl.dialects import comb, hw, seq
-from xdsl.dialects.builtin import ArrayAttr, DenseArrayBase, FlatSymbolRefAttr, IntegerAttr, IntegerType, ModuleOp, StringAttr, i32
-from xdsl.ir import Block, Operation, Region, SSAValue
 
 CLOCK = 0
 """The width that marks a clock port."""
 
 ICMP = {"eq": 0, "ne": 1, "slt": 2, "sle": 3, "sgt": 4, "sge": 5, "ult": 6, "ule": 7, "ugt": 8, "uge": 9}
-VARIADIC = {"add": comb.AddOp, "mul": comb.MulOp, "and": comb.AndOp, "or": comb.OrOp, "xor": comb.XorOp}
+"""``comb.icmp`` predicates, as CIRCT numbers them."""
+
+BINARY = {"add": "comb.add", "sub": "comb.sub", "mul": "comb.mul", "and": "comb.and", "or": "comb.or", "xor": "comb.xor"}
 
 
-@lru_cache(maxsize=None)
-def int_type(width: int) -> IntegerType:
-    return IntegerType(width)
+class BuilderError(RuntimeError):
+    """CIRCT's bindings are missing or cannot be loaded in this process."""
 
 
-@lru_cache(maxsize=None)
-def _attr(value: int, width: int) -> IntegerAttr:
-    return IntegerAttr(value, width)
+def circt():
+    """``pycde.circt`` (CIRCT's Python bindings), loaded once per process."""
+    if "circt" in sys.modules:  # the separate `circt` wheel: its LLVM and pycde's crash together
+        raise BuilderError("the `circt` Python package is loaded in this process; pycde's CIRCT cannot share a process with it")
+    try:
+        import pycde.circt as bindings
+        import pycde.circt.dialects.hw  # noqa: F401  (hw's types: ArrayType, ModuleType)
+        import pycde.circt.dialects.seq  # noqa: F401  (seq's ClockType)
+    except ImportError:
+        raise BuilderError("the Verilog target needs CIRCT from the pycde wheel: `pip install pycde==0.12.1`") from None
+    # MLIR's bindings look up a Python module per dialect whenever they hand out a value of its
+    # types; pycde ships none for `builtin`, and the failed import (~80 us) would repeat for
+    # every operation created.  An empty module ends the search once.
+    stub = "pycde.circt.dialects.builtin"
+    if stub not in sys.modules:
+        sys.modules[stub] = types.ModuleType(stub)
+    return bindings
 
 
-def _port_type(width: int):
-    return seq.clock if width == CLOCK else int_type(width)
+class Wire:
+    """A value in a module being built, with its width (``CLOCK`` for a clock)."""
+
+    __slots__ = ("value", "width")
+
+    def __init__(self, value, width: int):
+        self.value = value
+        self.width = width
+
+
+class _Forward(Wire):
+    """A value defined later (register feedback): the operations reading it are patched then."""
+
+    __slots__ = ("users",)
+
+    def __init__(self, width: int):
+        super().__init__(None, width)
+        self.users: list = []
+
+
+class CirctDesign:
+    """A CIRCT ``builtin.module`` of ``hw.module``s, built one module at a time."""
+
+    def __init__(self):
+        bindings = circt()
+        self.ir = ir = bindings.ir
+        self.hw = bindings.dialects.hw
+        self.context = ir.Context()
+        self.context.enable_multithreading(False)  # 2-core machines and many small modules: threads cost more than they give
+        bindings.register_dialects(self.context)
+        self.loc = ir.Location.unknown(self.context)
+        self.root = ir.Module.create(self.loc)
+        """The ``builtin.module`` holding the modules."""
+        self._types: dict[int, object] = {}
+        self._strings: dict[str, object] = {}
+        self._values: dict[tuple[int, int], object] = {}
+        self._low_bits: dict[int, object] = {}
+        with self.context:
+            self._i32 = ir.IntegerType.get_signless(32)
+            self._i64 = ir.IntegerType.get_signless(64)
+            self.clock_type = bindings.dialects.seq.ClockType.get()
+            self._no_params = ir.ArrayAttr.get([])
+
+    def type(self, width: int):
+        """``iN`` (or ``!seq.clock`` for ``CLOCK``)."""
+        t = self._types.get(width)
+        if t is None:
+            with self.context:
+                t = self.clock_type if width == CLOCK else self.ir.IntegerType.get_signless(width)
+            self._types[width] = t
+        return t
+
+    def value(self, code: int, width: int):
+        """``code : iW`` (two's complement), shared."""
+        key = (code, width)
+        a = self._values.get(key)
+        if a is None:
+            c = code & ((1 << width) - 1)
+            if c >> (width - 1):
+                c -= 1 << width
+            a = self._values[key] = self.ir.IntegerAttr.get(self.type(width), c)
+        return a
+
+    def low_bit(self, low: int):
+        """``low : i32`` (an extract's lowBit), shared."""
+        a = self._low_bits.get(low)
+        if a is None:
+            a = self._low_bits[low] = self.ir.IntegerAttr.get(self._i32, low)
+        return a
+
+    def string(self, text: str):
+        s = self._strings.get(text)
+        if s is None:
+            s = self._strings[text] = self.ir.StringAttr.get(text, self.context)
+        return s
+
+    def module(self, name: str, ports: Sequence[tuple[str, int]]) -> ModuleBuilder:
+        return ModuleBuilder(self, name, ports)
+
+    def print(self, generic: bool = False) -> str:
+        """The design as MLIR text (custom assembly, or the generic form)."""
+        return self.root.operation.get_asm(print_generic_op_form=generic, assume_verified=True)
 
 
 class ModuleBuilder:
-    """The operations of one module body (see the subclasses)."""
+    """The operations of one ``hw.module``, appended in order."""
 
-    def width(self, v) -> int:
-        raise NotImplementedError
-
-    def constant(self, code: int, width: int):
-        raise NotImplementedError
-
-    def binary(self, kind: str, a, b, width: int):
-        """add, sub, mul, and, or, xor of equal-width operands."""
-        raise NotImplementedError
-
-    def extract(self, v, low: int, width: int):
-        raise NotImplementedError
-
-    def concat(self, parts: Sequence):
-        """Most significant part first."""
-        raise NotImplementedError
-
-    def replicate(self, v, times: int):
-        raise NotImplementedError
-
-    def icmp(self, pred: str, a, b):
-        raise NotImplementedError
-
-    def mux(self, cond, a, b):
-        raise NotImplementedError
-
-    def reg(self, v, clk, reset=None, init=None, name: str | None = None):
-        """A register (named ``name`` in the Verilog); with ``reset`` it loads ``init`` while
-        reset is high (synchronous).  Names must be unique within the module."""
-        raise NotImplementedError
-
-    def forward(self, width: int):
-        """A value defined later with ``define`` (register feedback)."""
-        raise NotImplementedError
-
-    def define(self, placeholder, v) -> None:
-        raise NotImplementedError
-
-    def instance(self, name: str, module: str, inputs: Sequence[tuple[str, object]], outputs: Sequence[tuple[str, int]]) -> list:
-        raise NotImplementedError
-
-    def table(self, entries: Sequence[int], index, width: int):
-        """``entries[index]`` (all 2**W entries of a W-bit index, as codes of ``width`` bits)."""
-        raise NotImplementedError
-
-    def finish(self, outputs: Sequence[tuple[str, object]], drop_unused: Sequence[str] = (), attributes: dict[str, int] | None = None) -> list[str]:
-        """Close the module (integer ``attributes`` attached); returns the names of its input
-        ports, the unused ones among ``drop_unused`` removed."""
-        raise NotImplementedError
-
-
-# ============================================================================================
-# xDSL operations
-# ============================================================================================
-
-
-def _create(cls, operands: Sequence[SSAValue], width: int, properties: dict | None = None) -> Operation:
-    """An op built without xDSL's per-op argument checking (the module is verified as a whole)."""
-    return cls.create(operands=list(operands), result_types=[int_type(width)], properties=properties or {})
-
-
-class OpModule(ModuleBuilder):
-    def __init__(self, design: OpDesign, name: str, ports: Sequence[tuple[str, int]]):
+    def __init__(self, design: CirctDesign, name: str, ports: Sequence[tuple[str, int]]):
         self.design = design
         self.name = name
         self.ports = list(ports)
-        self.block = Block(arg_types=[_port_type(w) for _, w in ports])
-        self.args = list(self.block.args)
+        ir = design.ir
+        self.op = ir.Operation.create("hw.module", regions=1, loc=design.loc, ip=ir.InsertionPoint(design.root.body))
+        self.block = self.op.regions[0].blocks.append(*[design.type(w) for _, w in ports], arg_locs=[design.loc] * len(ports))
+        self.args = [Wire(a, w) for a, (_, w) in zip(self.block.arguments, ports)]
+        self._ip = ir.InsertionPoint(self.block)
+        self._create = ir.Operation.create
+        self._attr = ir.IntegerAttr.get
 
-    def _add(self, op: Operation) -> SSAValue:
-        self.block.add_op(op)
-        return op.results[0]
+    def _new(self, name: str, width: int, operands: Sequence[Wire], attributes: dict | None = None) -> Wire:
+        op = self._create(name, results=[self.design.type(width)], operands=[o.value for o in operands], attributes=attributes, loc=self.design.loc, ip=self._ip)
+        return Wire(op.result, width)
 
-    def width(self, v: SSAValue) -> int:
-        return v.type.width.data
+    def width(self, v: Wire) -> int:
+        return v.width
 
-    def constant(self, code: int, width: int) -> SSAValue:
-        attr = IntegerAttr(code & ((1 << width) - 1), int_type(width), truncate_bits=True)
-        return self._add(hw.ConstantOp.create(result_types=[int_type(width)], properties={"value": attr}))
+    def constant(self, code: int, width: int) -> Wire:
+        return self._new("hw.constant", width, (), {"value": self.design.value(code, width)})
 
-    def binary(self, kind, a, b, width):
-        if kind == "sub":
-            return self._add(_create(comb.SubOp, [a, b], width))
-        return self._add(_create(VARIADIC[kind], [a, b], width))
+    def binary(self, kind: str, a: Wire, b: Wire, width: int) -> Wire:
+        """add, sub, mul, and, or, xor of equal-width operands."""
+        return self._new(BINARY[kind], width, (a, b))
 
-    def extract(self, v, low, width):
-        return self._add(_create(comb.ExtractOp, [v], width, {"lowBit": _attr(low, 32)}))
+    def extract(self, v: Wire, low: int, width: int) -> Wire:
+        return self._new("comb.extract", width, (v,), {"lowBit": self.design.low_bit(low)})
 
-    def concat(self, parts):
-        return self._add(_create(comb.ConcatOp, parts, sum(self.width(p) for p in parts)))
+    def concat(self, parts: Sequence[Wire]) -> Wire:
+        """Most significant part first."""
+        return self._new("comb.concat", sum(p.width for p in parts), parts)
 
-    def replicate(self, v, times):
-        return self._add(_create(comb.ReplicateOp, [v], self.width(v) * times))
+    def replicate(self, v: Wire, times: int) -> Wire:
+        return self._new("comb.replicate", v.width * times, (v,))
 
-    def icmp(self, pred, a, b):
-        return self._add(comb.ICmpOp.create(operands=[a, b], result_types=[int_type(1)], properties={"predicate": _attr(ICMP[pred], 64)}))
+    def icmp(self, pred: str, a: Wire, b: Wire) -> Wire:
+        return self._new("comb.icmp", 1, (a, b), {"predicate": self._attr(self.design._i64, ICMP[pred])})
 
-    def mux(self, cond, a, b):
-        return self._add(_create(comb.MuxOp, [cond, a, b], self.width(a)))
+    def mux(self, cond: Wire, a: Wire, b: Wire) -> Wire:
+        return self._new("comb.mux", a.width, (cond, a, b))
 
-    def reg(self, v, clk, reset=None, init=None, name=None):
-        if isinstance(v, _Forward):  # the real input is patched in by define()
-            out = self.reg(init, clk, reset, init, name)
-            v.users.append((out.owner, 0))
-            return out
-        sizes = DenseArrayBase.from_list(i32, [1, 1, int(reset is not None), int(reset is not None), 0])
-        operands = [v, clk] + ([reset, init] if reset is not None else [])
-        out = self._add(seq.CompRegOp.create(operands=operands, result_types=[v.type], attributes={"operandSegmentSizes": sizes}))
+    def reg(self, v: Wire, clk: Wire, reset: Wire | None = None, init: Wire | None = None, name: str | None = None) -> Wire:
+        """A register (named ``name`` in the Verilog); with ``reset`` it loads ``init`` while
+        reset is high (synchronous).  Names must be unique within the module."""
+        forward = v if isinstance(v, _Forward) else None
+        if forward is not None:
+            v = init  # a stand-in until define() gives the real input
+        with_reset = reset is not None
+        segments = self.design.ir.DenseI32ArrayAttr.get([1, 1, int(with_reset), int(with_reset), 0], self.design.context)
+        attributes = {"operandSegmentSizes": segments}
         if name:
-            out.name_hint = name  # CIRCT names the register after its SSA name
+            attributes["name"] = self.design.string(name)
+        out = self._new("seq.compreg", v.width, (v, clk, reset, init) if with_reset else (v, clk), attributes)
+        if forward is not None:
+            forward.users.append(out.value.owner)
         return out
 
-    def forward(self, width):
+    def forward(self, width: int) -> Wire:
+        """A value defined later with ``define`` (only as a register's input)."""
         return _Forward(width)
 
-    def define(self, placeholder, v):
-        placeholder.value = v
-        for op, index in placeholder.users:
-            op.operands[index] = v
+    def define(self, placeholder: Wire, v: Wire) -> None:
+        placeholder.value = v.value
+        for op in placeholder.users:
+            op.operands[0] = v.value
 
-    def instance(self, name, module, inputs, outputs):
-        op = hw.InstanceOp(name, FlatSymbolRefAttr(module), list(inputs), [(n, _port_type(w)) for n, w in outputs])
-        self.block.add_op(op)
-        return list(op.results)
+    def instance(self, name: str, module: str, inputs: Sequence[tuple[str, Wire]], outputs: Sequence[tuple[str, int]]) -> list[Wire]:
+        d = self.design
+        ir = d.ir
+        attributes = {
+            "instanceName": d.string(name),
+            "moduleName": ir.FlatSymbolRefAttr.get(module, d.context),
+            "argNames": ir.ArrayAttr.get([d.string(n) for n, _ in inputs], d.context),
+            "resultNames": ir.ArrayAttr.get([d.string(n) for n, _ in outputs], d.context),
+            "parameters": d._no_params,
+        }
+        op = self._create("hw.instance", results=[d.type(w) for _, w in outputs], operands=[v.value for _, v in inputs], attributes=attributes, loc=d.loc, ip=self._ip)
+        return [Wire(r, w) for r, (_, w) in zip(op.results, outputs)]
 
-    def table(self, entries, index, width):
+    def table(self, entries: Sequence[int], index: Wire, width: int) -> Wire:
+        """``entries[index]`` (all 2**W entries of a W-bit index, as codes of ``width`` bits)."""
+        consts: dict[int, Wire] = {}
         values = []
-        consts: dict[int, SSAValue] = {}
         for e in reversed(entries):  # hw.array_create lists the highest index first
             if e not in consts:
                 consts[e] = self.constant(e, width)
             values.append(consts[e])
-        arr = self._add(hw.ArrayCreateOp(*values))
-        return self._add(hw.ArrayGetOp(arr, index))
+        d = self.design
+        array_type = d.hw.ArrayType.get(d.type(width), len(entries))
+        array = self._create("hw.array_create", results=[array_type], operands=[v.value for v in values], loc=d.loc, ip=self._ip)
+        return self._new("hw.array_get", width, (Wire(array.result, 0), index))
 
-    def finish(self, outputs, drop_unused=(), attributes=None):
-        self.block.add_op(hw.OutputOp([v for _, v in outputs]))
+    def finish(self, outputs: Sequence[tuple[str, Wire]], drop_unused: Sequence[str] = (), attributes: dict[str, int] | None = None) -> list[str]:
+        """Close the module (integer ``attributes`` attached); returns the names of its input
+        ports, the unused ones among ``drop_unused`` removed."""
+        d = self.design
+        ir = d.ir
+        self._create("hw.output", operands=[v.value for _, v in outputs], loc=d.loc, ip=self._ip)
         ports = list(self.ports)
         for name in drop_unused:
             k = [n for n, _ in ports].index(name)
-            arg = self.block.args[k]
-            if not arg.uses:
-                self.block.erase_arg(arg)
+            if not list(self.block.arguments[k].uses):
+                self.block.erase_argument(k)
                 del ports[k]
-        mports = [hw.ModulePort(StringAttr(n), _port_type(w), hw.DirectionAttr(hw.Direction.INPUT)) for n, w in ports]
-        mports += [hw.ModulePort(StringAttr(n), v.type, hw.DirectionAttr(hw.Direction.OUTPUT)) for n, v in outputs]
-        op = hw.HWModuleOp(StringAttr(self.name), hw.ModuleType(ArrayAttr(mports)), Region(self.block))
+        port, direction = d.hw.ModulePort, d.hw.ModulePortDirection
+        spec = [port(d.string(n), d.type(w), direction.INPUT) for n, w in ports]
+        spec += [port(d.string(n), d.type(v.width), direction.OUTPUT) for n, v in outputs]
+        module_type = ir.TypeAttr.get(d.hw.ModuleType.get(spec, context=d.context))
+        op = self.op
+        ir.InsertionPoint(d.root.body).insert(op.detach_from_parent())  # modules in the order they are finished: instances after their modules
+        op.attributes["sym_name"] = d.string(self.name)
+        op.attributes["module_type"] = module_type
+        op.attributes["parameters"] = d._no_params
         for key, value in (attributes or {}).items():
-            op.attributes[key] = _attr(value, 64)
-        self.design.ops.append(op)
-        self.op = op
+            op.attributes[key] = self._attr(d._i64, value)
         return [n for n, _ in ports]
-
-
-class _Forward:
-    """A placeholder operand: ops built with it are patched when it is defined."""
-
-    def __init__(self, width: int):
-        self.w = width
-        self.value = None
-        self.users: list[tuple[Operation, int]] = []
-
-
-class OpDesign:
-    """Modules as xDSL ``hw.module`` operations."""
-
-    def __init__(self):
-        self.ops: list[hw.HWModuleOp] = []
-
-    def module(self, name: str, ports: Sequence[tuple[str, int]]) -> OpModule:
-        return OpModule(self, name, ports)
-
-    def install(self, module: ModuleOp) -> None:
-        for op in self.ops:
-            module.body.block.add_op(op)
-
-
-# ============================================================================================
-# MLIR text
-# ============================================================================================
-
-
-class _T:
-    """A value in text: its SSA name and width (0 for a clock)."""
-
-    __slots__ = ("name", "w")
-
-    def __init__(self, name: str, width: int):
-        self.name = name
-        self.w = width
-
-
-def _ty(width: int) -> str:
-    return "!seq.clock" if width == CLOCK else f"i{width}"
-
-
-class TextModule(ModuleBuilder):
-    def __init__(self, design: TextDesign, name: str, ports: Sequence[tuple[str, int]]):
-        self.design = design
-        self.name = name
-        self.ports = list(ports)
-        self.lines: list[str] = []
-        self.n = 0
-        self.args = [_T(f"%{n}", w) for n, w in ports]
-        self.used: set[str] = set()
-
-    def _new(self, width: int, text: str) -> _T:
-        v = _T(f"%v{self.n}", width)
-        self.n += 1
-        self.lines.append(f"    {v.name} = {text}")
-        return v
-
-    def _use(self, *vs: _T) -> None:
-        for v in vs:
-            self.used.add(v.name)
-
-    def width(self, v: _T) -> int:
-        return v.w
-
-    def constant(self, code, width):
-        code &= (1 << width) - 1
-        if code >> (width - 1):
-            code -= 1 << width
-        return self._new(width, f"hw.constant {code} : i{width}")
-
-    def binary(self, kind, a, b, width):
-        self._use(a, b)
-        return self._new(width, f"comb.{kind} {a.name}, {b.name} : i{width}")
-
-    def extract(self, v, low, width):
-        self._use(v)
-        return self._new(width, f"comb.extract {v.name} from {low} : (i{v.w}) -> i{width}")
-
-    def concat(self, parts):
-        self._use(*parts)
-        return self._new(sum(p.w for p in parts), f"comb.concat {', '.join(p.name for p in parts)} : {', '.join(f'i{p.w}' for p in parts)}")
-
-    def replicate(self, v, times):
-        self._use(v)
-        return self._new(v.w * times, f"comb.replicate {v.name} : (i{v.w}) -> i{v.w * times}")
-
-    def icmp(self, pred, a, b):
-        self._use(a, b)
-        return self._new(1, f"comb.icmp {pred} {a.name}, {b.name} : i{a.w}")
-
-    def mux(self, cond, a, b):
-        self._use(cond, a, b)
-        return self._new(a.w, f"comb.mux {cond.name}, {a.name}, {b.name} : i{a.w}")
-
-    def reg(self, v, clk, reset=None, init=None, name=None):
-        self._use(v, clk)
-        text = f"seq.compreg {v.name}, {clk.name} : i{v.w}"
-        if reset is not None:
-            self._use(reset, init)
-            text = f"seq.compreg {v.name}, {clk.name} reset {reset.name}, {init.name} : i{v.w}"
-        if not name:
-            return self._new(v.w, text)
-        out = _T(f"%{name}", v.w)  # CIRCT names the register after its SSA name
-        self.lines.append(f"    {out.name} = {text}")
-        return out
-
-    def forward(self, width):
-        v = _T(f"%f{self.n}", width)
-        self.n += 1
-        return v
-
-    def define(self, placeholder, v):
-        self._use(v)
-        self.lines.append(f"    {placeholder.name} = comb.or {v.name} : i{v.w}")
-
-    def instance(self, name, module, inputs, outputs):
-        self._use(*[v for _, v in inputs])
-        outs = [_T(f"%v{self.n}_{k}", w) for k, (_, w) in enumerate(outputs)]
-        self.n += 1
-        ins = ", ".join(f"{n}: {v.name}: {_ty(v.w)}" for n, v in inputs)
-        res = ", ".join(f"{n}: {_ty(w)}" for n, w in outputs)
-        lhs = ", ".join(o.name for o in outs)
-        self.lines.append(f'    {lhs} = hw.instance "{name}" @{module}({ins}) -> ({res})' if outs else f'    hw.instance "{name}" @{module}({ins}) -> ()')
-        return outs
-
-    def table(self, entries, index, width):
-        consts: dict[int, _T] = {}
-        values = []
-        for e in reversed(entries):
-            if e not in consts:
-                consts[e] = self.constant(e, width)
-            values.append(consts[e].name)
-        arr = self._new(0, f"hw.array_create {', '.join(values)} : i{width}")
-        self._use(index)
-        return self._new(width, f"hw.array_get {arr.name}[{index.name}] : !hw.array<{len(entries)}xi{width}>, i{index.w}")
-
-    def finish(self, outputs, drop_unused=(), attributes=None):
-        self._use(*[v for _, v in outputs])
-        ports = [(n, w, a) for (n, w), a in zip(self.ports, self.args) if not (n in drop_unused and a.name not in self.used)]
-        header = ", ".join([f"in {a.name} {n}: {_ty(w)}" for n, w, a in ports] + [f"out {n}: {_ty(v.w)}" for n, v in outputs])
-        attrs = ", ".join(f"{k} = {v} : i64" for k, v in (attributes or {}).items())
-        text = [f"  hw.module @{self.name}({header})" + (f" attributes {{{attrs}}}" if attrs else "") + " {"] + self.lines
-        text.append(f"    hw.output {', '.join(v.name for _, v in outputs)} : {', '.join(_ty(v.w) for _, v in outputs)}" if outputs else "    hw.output")
-        text.append("  }")
-        self.design.texts.append("\n".join(text))
-        return [n for n, _, _ in ports]
-
-
-class TextDesign:
-    """Modules as MLIR text (hw, comb, seq)."""
-
-    def __init__(self):
-        self.texts: list[str] = []
-
-    def module(self, name: str, ports: Sequence[tuple[str, int]]) -> TextModule:
-        return TextModule(self, name, ports)
-
-    def text(self, attributes: str = "") -> str:
-        return "module" + (f" attributes {{{attributes}}}" if attributes else "") + " {\n" + "\n".join(self.texts) + "\n}\n"

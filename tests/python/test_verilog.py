@@ -10,6 +10,7 @@ one simulation.
 
 from __future__ import annotations
 
+import io
 import json
 import shutil
 import subprocess
@@ -18,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from xdsl.printer import Printer
 from xdsl.rewriter import Rewriter
 
 from fmlc.dialects import dataflow, fxp
@@ -196,12 +198,12 @@ def test_output_is_deterministic(tmp_path):
         assert (tmp_path / "v0" / name).read_bytes() == (tmp_path / "v1" / name).read_bytes(), name
 
 
-def test_xdsl_and_text_paths_agree():
-    """The dataflow-to-hw pass (xDSL operations) and the target's text path emit the same
-    operations: CIRCT exports the same Verilog from both."""
+def test_opt_pass_and_target_export_the_same_verilog():
+    """One builder: the IR fmlc-opt's dataflow-to-hw gives (CIRCT's modules, parsed into xDSL)
+    prints, custom or generic, as text CIRCT reads back and exports to the target's Verilog."""
     from fmlc.driver import prepare
-    from fmlc.lowering.dataflow_to_hw import lower_to_hw, lower_to_hw_text
-    from fmlc.lowering.hw_to_verilog import export_verilog
+    from fmlc.lowering.dataflow_to_hw import build_hw, lower_to_hw
+    from fmlc.lowering.hw_to_verilog import export_design, export_verilog
     from fmlc.passes.adder_graph import AdderGraph
 
     for kind, seed, budget, programmable in (("conv2d", 1, 3, False), ("misc", 2, 0, False), ("conv1d", 1, 1, True)):
@@ -210,8 +212,13 @@ def test_xdsl_and_text_paths_agree():
             AdderGraph().apply(None, module)
         ops = module.clone()
         lower_to_hw(ops, "model", budget, programmable)
-        _, text = lower_to_hw_text(module, "model", budget, programmable)
-        assert export_verilog(print_module(ops)) == export_verilog(text), (kind, seed)
+        ops.verify()
+        _, design = build_hw(module, "model", budget, programmable)
+        want = export_design(design)
+        assert export_verilog(print_module(ops)) == want, (kind, seed)
+        generic = io.StringIO()
+        Printer(stream=generic, print_generic_format=True).print_op(ops)
+        assert export_verilog(generic.getvalue()) == want, (kind, seed)
 
 
 def tiny_network():
@@ -236,13 +243,44 @@ def test_report_small_design(tmp_path):
     module = tiny_network()
     out = _compile(module, tmp_path / "v", adders_per_stage=1)
     _check(out, module, _inputs(module, SAMPLES, 0), "icarus")
-    text = TARGET.report(out)
+    text = TARGET.report(out, synth=True)
     rows = {line.split("  ")[0]: line.split() for line in text.splitlines() if line.startswith("synth")}
     assert set(rows) == {"synth_xilinx -flatten", "synth_xilinx -flatten -nodsp", "synth -flatten (generic)"}
     nodsp = rows["synth_xilinx -flatten -nodsp"]
     lut, ff, dsp, depth = int(nodsp[-6]), int(nodsp[-5]), int(nodsp[-3]), int(nodsp[-1])
     assert lut > 0 and ff > 0 and dsp == 0 and depth > 0
     assert "latency:" in text
+
+
+CHAIN = """
+module chain #(parameter REG = 1) (input clk, input [15:0] a, b, c, d, output [18:0] y);
+  wire [16:0] s1 = a + b;
+  reg  [16:0] r1; always @(posedge clk) r1 <= s1;
+  wire [17:0] s2 = (REG ? r1 : s1) + c;
+  reg  [17:0] r2; always @(posedge clk) r2 <= s2;
+  wire [18:0] s3 = (REG ? r2 : s2) + d;
+  reg  [18:0] r3; always @(posedge clk) r3 <= s3;
+  assign y = REG ? r3 : s3;
+endmodule
+"""
+
+
+def test_register_to_register_depth(tmp_path):
+    """The depth of a mapped netlist stops at flip-flops: three registered adders are one adder
+    deep (Yosys's ``ltp -noff`` after synth_xilinx runs through the FDREs), the same chain
+    without registers deeper."""
+    from fmlc.targets.rtl_depth import YOSYS_COMMAND, depth_of_netlist
+
+    (tmp_path / "chain.v").write_text(CHAIN)
+    depths = {}
+    for reg in (1, 0):
+        script = f"read_verilog chain.v\nchparam -set REG {reg} chain\nsynth_xilinx -flatten -nodsp -top chain\n{YOSYS_COMMAND.format(path=f'net{reg}.json')}\n"
+        (tmp_path / f"run{reg}.ys").write_text(script)
+        subprocess.run(["yosys", "-q", "-s", f"run{reg}.ys"], cwd=tmp_path, check=True, capture_output=True)
+        depths[reg] = depth_of_netlist(json.loads((tmp_path / f"net{reg}.json").read_text()), "chain")
+    one = depths[1]
+    assert one.luts == 1 and 1 <= one.carries <= 5  # one adder: its LUTs, then its carry chain
+    assert depths[0].delay_ns > one.delay_ns and depths[0].luts > one.luts
 
 
 # -- the command line --------------------------------------------------------------------------

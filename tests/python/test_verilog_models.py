@@ -1,4 +1,5 @@
-"""The Verilog target on the reference models of ../shared/models: RTL simulation == emulator.
+"""The Verilog target on the reference models (../shared/models where present, else their zoo
+replicas; see models.py): RTL simulation == emulator.
 
 The QONNX models (the jet tagger's logits, TFC_2W2A, the binary one-layer network) and two
 float models at ``fixed<8,3>``, imported by ``fmlc.frontend.onnx_import``, compiled with
@@ -6,11 +7,10 @@ constant weights (adder graphs) and with programmable weights, simulated on 1000
 output code must equal the emulator's.  The small programmable models are also reloaded with
 other weights through the configuration port.
 
-Simulator builds of the largest designs take minutes; those combinations run when
-``FMLC_SLOW_TESTS=1`` and are skipped otherwise, saying so.  TFC_2W2A with programmable
-weights (59,000 weights) takes Icarus about two minutes to compile and 100 s a run, and
-Verilator about fifteen minutes to build: Icarus checks it in every run, with the compiled
-weights and after reloading part of them; Verilator's runs are among the slow ones.  Everything skips, saying why, when the models folder is absent.
+Simulator runs of the largest designs take minutes; those combinations run when
+``FMLC_SLOW_TESTS=1`` and are skipped otherwise, saying so: TFC_2W2A with programmable
+weights (59,000 multipliers: Icarus simulates 1,000 samples for minutes), with the compiled
+weights and after reloading part of them.  The small programmable models run every time.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ import shutil
 import numpy as np
 import pytest
 
-from models import MODELS, model_path, random_inputs
+from models import model_path, random_inputs
 from test_verilog import TARGET, reweighted
 
 from fmlc.driver import CompileOptions, compile_model, load_manifest, quantize_inputs
@@ -40,8 +40,12 @@ CONFIGS = {
     "conv1d_small_keras": {"model": {"precision": "fixed<8,3>"}},
 }
 
-# (model, programmable, backend) that build or simulate for minutes on 2 cores
+# (model, programmable, backend) that build or simulate for minutes on 2 cores: TFC_2W2A with
+# programmable weights has 59,000 multipliers, which Icarus simulates at a few samples a
+# second and Verilator builds for minutes (FMLC_SLOW_TESTS=1 runs them); the small
+# programmable models stay in every run
 SLOW_CASES = {
+    ("TFC_2W2A", True, "icarus"),
     ("TFC_2W2A", True, "verilator"),
 }
 
@@ -53,8 +57,6 @@ pytestmark = pytest.mark.skipif(
 @pytest.fixture(scope="module")
 def folders(tmp_path_factory):
     """(model, programmable) -> compiled folder, built on first use."""
-    if not MODELS.exists():
-        pytest.skip(f"reference models folder {MODELS} is absent (it sits next to the clone as ../shared/models)")
     work = tmp_path_factory.mktemp("verilog_models")
     cache: dict = {}
 

@@ -11,13 +11,14 @@ Icarus, synthesized with Yosys.
     verilog.json    ports, latency, the configuration address map
     README.md       ports, the configuration port protocol, how to simulate and synthesize
 
-``run`` builds the testbench once per folder and backend (under ``sim/``) and streams all
-samples through it at one sample per clock.  ``report`` runs the Yosys script.
+``run`` builds the testbench once per design and backend in the build cache (``fmlc.cache``,
+keyed by the sources and the simulator's version: the folder itself is never written) and
+streams all samples through it at one sample per clock.  ``report`` summarizes the design
+from ``verilog.json``; ``report(out, synth=True)`` also runs the Yosys script's three flows.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import re
@@ -48,9 +49,10 @@ class VerilogTarget:
 
     def emit(self, module: ModuleOp, out: Path, options) -> None:
         from fmlc.driver import CompileError
-        from fmlc.lowering.dataflow_to_hw import lower_to_hw_text
+        from fmlc.lowering.dataflow_to_hw import build_hw
         from fmlc.lowering.fxp_to_hw import LoweringError
-        from fmlc.lowering.hw_to_verilog import ExportError, export_verilog
+        from fmlc.lowering.hw_builder import BuilderError
+        from fmlc.lowering.hw_to_verilog import ExportError, export_design
         from fmlc.passes.adder_graph import AdderGraph
         from xdsl.utils.exceptions import PassFailedException
 
@@ -64,9 +66,10 @@ class VerilogTarget:
         try:
             if not options.programmable_weights:
                 AdderGraph().apply(None, module)
-            design, hw_text = lower_to_hw_text(module, name, budget, options.programmable_weights)
-            verilog = export_verilog(hw_text)
-        except (LoweringError, PassFailedException, ExportError) as err:
+            design, circt_design = build_hw(module, name, budget, options.programmable_weights)
+            hw_text = circt_design.print()
+            verilog = export_design(circt_design)
+        except (LoweringError, PassFailedException, ExportError, BuilderError) as err:
             raise CompileError(f"verilog: {err}") from None
         meta = design.to_json()
         meta["programmable_weights"] = bool(options.programmable_weights)
@@ -85,8 +88,8 @@ class VerilogTarget:
         to new codes written through the configuration port first (programmable designs)."""
         from fmlc.driver import CompileError
 
-        out = Path(out)
-        meta = json.loads((out / META).read_text())
+        out = Path(out).resolve()
+        meta = read_meta(out)
         if backend not in self.backends:
             raise CompileError(f"verilog: unknown backend '{backend}': choose one of {', '.join(self.backends)}")
         if len(codes) != len(meta["inputs"]):
@@ -113,37 +116,45 @@ class VerilogTarget:
         return _parse_outputs(meta, text, n)
 
     def _build(self, out: Path, meta: dict, backend: str) -> Path:
-        """The simulator executable for this folder, built once (rebuilt when the sources change)."""
-        from fmlc.driver import CompileError
+        """The simulator executable for this design, from the build cache (built if missing)."""
+        from fmlc.cache import cached_build, digest, file_parts, tool_version
         from fmlc.toolchain import require
 
         top = meta["top"]
         sources = [out / f"{top}_tb.sv", out / f"{top}.sv"]
-        stamp = hashlib.sha256(b"".join(p.read_bytes() for p in sources)).hexdigest()
-        build = _build_dir(out) / backend
-        exe = build / ("Vtb" if backend == "verilator" else "tb.vvp")
-        if exe.exists() and (build / "stamp").exists() and (build / "stamp").read_text() == stamp:
-            return exe
-        shutil.rmtree(build, ignore_errors=True)
-        build.mkdir(parents=True)
+        for src in sources:
+            if not src.is_file():
+                from fmlc.driver import CompileError
+
+                raise CompileError(f"verilog: {src} is missing; recompile the folder")
         if backend == "verilator":
             require("verilator", "install Verilator 5 (`apt-get install -y verilator`)")
-            _verilate(build, top, sources)
+            product = "Vtb"
+            key = digest(["verilator", tool_version("verilator"), tool_version("make"), *VERILATOR_MAKE, top, *file_parts(sources)])
+
+            def build(work: Path) -> None:
+                copies = _copy_sources(sources, work)
+                _verilate(work, top, copies)
         else:
             require("iverilog", "install Icarus Verilog (`apt-get install -y iverilog`)")
-            _check(subprocess.run(["iverilog", "-g2012", "-o", str(exe), "-s", f"{top}_tb", *map(str, sources)], capture_output=True, text=True), "iverilog")
-        if not exe.exists():
-            raise CompileError(f"verilog: building the {backend} testbench produced no {exe.name}")
-        (build / "stamp").write_text(stamp)
-        return exe
+            product = "tb.vvp"
+            key = digest(["icarus", tool_version("iverilog"), top, *file_parts(sources)])
+
+            def build(work: Path) -> None:
+                copies = _copy_sources(sources, work)
+                _check(subprocess.run(["iverilog", "-g2012", "-o", str(work / product), "-s", f"{top}_tb", *map(str, copies)], capture_output=True, text=True), "iverilog")
+
+        return cached_build(backend, key, build, product) / product
 
     # -- report ----------------------------------------------------------------------------
 
-    def report(self, out: Path) -> str:
+    def report(self, out: Path, synth: bool = False) -> str:
+        """The design from ``verilog.json``: latency, ports, pipeline registers per module;
+        with ``synth``, Yosys synthesis (three flows; minutes on large designs)."""
         from fmlc.toolchain import require
 
         out = Path(out)
-        meta = json.loads((out / META).read_text())
+        meta = read_meta(out)
         top = meta["top"]
         lines = [f"fmlc verilog design '{top}'", ""]
         lines.append(f"latency: {meta['latency']} cycles (adders per stage: {meta['adders_per_stage'] or 'combinational'}), one sample per clock")
@@ -153,6 +164,10 @@ class VerilogTarget:
         for p in meta["outputs"]:
             lines.append(f"output {p['port']:<10} {p['shape']} {p['format']} ({p['width']} bits)")
         lines.append("")
+        lines += _module_table(meta)
+        if not synth:
+            lines.append("resources: `fmlc report DIR --synth` synthesizes with Yosys (LUT, FF, CARRY, DSP, depth; three flows)")
+            return "\n".join(lines) + "\n"
         require("yosys", "install Yosys (`apt-get install -y yosys`)")
         stats = synthesize(out / f"{top}.sv", top)
         lines.append(f"{'flow':<28}{'LUT':>9}{'FF':>9}{'CARRY':>8}{'DSP':>6}{'cells':>9}{'depth':>7}")
@@ -160,6 +175,48 @@ class VerilogTarget:
             lines.append(f"{flow:<28}{s['lut']:>9}{s['ff']:>9}{s['carry']:>8}{s['dsp']:>6}{s['cells']:>9}{s['depth']:>7}")
         lines.append("(depth: longest combinational path in cells, registers excluded: Yosys ltp -noff)")
         return "\n".join(lines) + "\n"
+
+
+def _module_table(meta: dict) -> list[str]:
+    """One row per layer module: the layers it holds, its pipeline register bits and stages."""
+    modules = meta.get("layers") or []
+    if not modules:
+        return []
+    rows = [("module", "layers", "register bits", "stages (first, count)")]
+    for m in modules:
+        stages = ", ".join(f"{a}+{b}" for a, b in (m.get("stages") or []))
+        rows.append((str(m.get("module", "?")), ", ".join(m.get("layers") or []), str(m.get("register_bits", "?")), stages or "-"))
+    widths = [max(len(r[k]) for r in rows) for k in range(3)]
+    return ["  ".join(c.ljust(w) for c, w in zip(r[:3], widths)) + "  " + r[3] for r in rows] + [""]
+
+
+def read_meta(out: Path) -> dict:
+    """A compiled folder's ``verilog.json``, or a CompileError saying it is missing or broken."""
+    from fmlc.driver import CompileError
+
+    path = Path(out) / META
+    try:
+        meta = json.loads(path.read_bytes().decode("utf-8"))
+    except FileNotFoundError:
+        raise CompileError(f"{out}: {META} is missing; recompile the folder") from None
+    except OSError as err:
+        from fmlc.errors import os_message
+
+        raise CompileError(os_message(err, path)) from None
+    except (UnicodeDecodeError, ValueError) as err:
+        raise CompileError(f"{path}: not valid JSON ({err}); recompile the folder") from None
+    needed = ("top", "inputs", "outputs", "latency", "adders_per_stage", "pipeline_register_bits")
+    if not isinstance(meta, dict) or any(k not in meta for k in needed):
+        raise CompileError(f"{path}: incomplete (needs {', '.join(needed)}); recompile the folder")
+    return meta
+
+
+def _copy_sources(sources: list[Path], work: Path) -> list[Path]:
+    copies = []
+    for src in sources:
+        copies.append(work / src.name)
+        shutil.copyfile(src, copies[-1])
+    return copies
 
 
 LINT_WAIVERS = ("DECLFILENAME", "UNUSEDSIGNAL")
@@ -180,21 +237,6 @@ def verilog_header(meta: dict) -> str:
 # ============================================================================================
 # Simulation files
 # ============================================================================================
-
-
-def _build_dir(out: Path) -> Path:
-    sim = out / "sim"
-    try:
-        sim.mkdir(exist_ok=True)
-        probe = sim / ".writable"
-        probe.write_text("")
-        probe.unlink()
-        return sim
-    except OSError:  # a read-only folder: build beside it, in the temp dir
-        key = hashlib.sha256(str(out.resolve()).encode()).hexdigest()[:16]
-        path = Path(tempfile.gettempdir()) / f"fmlc-sim-{key}"
-        path.mkdir(exist_ok=True)
-        return path
 
 
 VERILATOR_RUNTIME = ("verilated", "verilated_timing", "verilated_threads")
@@ -219,9 +261,9 @@ def _verilate(build: Path, top: str, sources: list[Path]) -> None:
         ),
         "verilator",
     )  # fmt: skip
-    version = subprocess.run(["verilator", "--version"], capture_output=True, text=True).stdout.strip()
-    key = hashlib.sha256((version + " ".join(VERILATOR_MAKE)).encode()).hexdigest()[:16]
-    cache = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "fmlc" / f"verilator-{key}"
+    from fmlc.cache import cache_root, digest, tool_version
+
+    cache = cache_root() / f"verilator-runtime-{digest([tool_version('verilator'), *VERILATOR_MAKE])[:16]}"
     cached = [cache / f"{n}{ext}" for n in VERILATOR_RUNTIME for ext in (".o", ".d")]
     if all(p.exists() for p in cached):
         for p in cached:

@@ -2,29 +2,49 @@
 // Printing, parsing and printing again gives identical text:
 // RUN: fmlc-opt %s -p rtl-adder-graph --split-input-file -o %t.a.mlir && fmlc-opt %t.a.mlir --split-input-file -o %t.b.mlir && diff %t.a.mlir %t.b.mlir
 
-// A shared subexpression: y0 = 3 x0 + 3 x1 and y1 = 3 x0 - x1. In canonical signed digits
-// 3 = 4 - 1, so both outputs hold -x0 - x1: t = x0 + x1 is built once, then y0 = 4t - t and
-// y1 = 4 x0 - t. Three adders instead of five. Widths are exact over x in [-8, 7]:
-// t in [-16, 14] (5 bits), y0 in [-48, 42] (7 bits), y1 = 3 x0 - x1 in [-31, 29] (6 bits:
-// the exact range, tighter than 4 x0 - t would suggest). The weights are gone; the sum is
-// cast to the layer's result type.
+// A shared subexpression: y0 = 7 x0 + 7 x1 and y1 = 7 x0 - x1. In canonical signed digits
+// 7 = 8 - 1 (its binary digits, 4 + 2 + 1, are more), so both outputs hold -x0 - x1: t = x0 + x1
+// is built once, then y0 = 8t - t and y1 = 8 x0 - t. Three adders instead of five. Widths are
+// exact over x in [-8, 7]: t in [-16, 14] (5 bits), y0 = 7t in [-112, 98] (8 bits), y1 = 7 x0 -
+// x1 in [-63, 56] (7 bits: the exact range, tighter than 8 x0 - t would suggest). The weights
+// are gone; the sum is cast to the layer's result type.
 // CHECK-LABEL: func.func @shared
 // CHECK-NOT:     fxp.constant
-// CHECK:         %[[Y:.*]] = rtl.adder_graph %{{.*}} {adders = 3 : i64, layer = "fc"} : tensor<2x!fxp.fixed<4, 4, signed>> -> tensor<2x!fxp.fixed<7, 7, signed>> {
+// CHECK:         %[[Y:.*]] = rtl.adder_graph %{{.*}} {adders = 3 : i64, layer = "fc"} : tensor<2x!fxp.fixed<4, 4, signed>> -> tensor<2x!fxp.fixed<8, 8, signed>> {
 // CHECK-NEXT:    ^{{.*}}(%[[X0:.*]]: !fxp.fixed<4, 4, signed>, %[[X1:.*]]: !fxp.fixed<4, 4, signed>):
 // CHECK-NEXT:      %[[T:.*]] = rtl.add %[[X0]], %[[X1]] : {{.*}} -> !fxp.fixed<5, 5, signed>
-// CHECK-NEXT:      %[[T4:.*]] = rtl.shift %[[T]] by 2 : !fxp.fixed<5, 5, signed> -> !fxp.fixed<5, 7, signed>
-// CHECK-NEXT:      %[[Y0:.*]] = rtl.sub %[[T4]], %[[T]] : {{.*}} -> !fxp.fixed<7, 7, signed>
-// CHECK-NEXT:      %[[X04:.*]] = rtl.shift %[[X0]] by 2
-// CHECK-NEXT:      %[[Y1:.*]] = rtl.sub %[[X04]], %[[T]] : {{.*}} -> !fxp.fixed<6, 6, signed>
-// CHECK-NEXT:      rtl.yield %[[Y0]], %[[Y1]] : !fxp.fixed<7, 7, signed>, !fxp.fixed<6, 6, signed>
+// CHECK-NEXT:      %[[T8:.*]] = rtl.shift %[[T]] by 3 : !fxp.fixed<5, 5, signed> -> !fxp.fixed<5, 8, signed>
+// CHECK-NEXT:      %[[Y0:.*]] = rtl.sub %[[T8]], %[[T]] : {{.*}} -> !fxp.fixed<8, 8, signed>
+// CHECK-NEXT:      %[[X08:.*]] = rtl.shift %[[X0]] by 3
+// CHECK-NEXT:      %[[Y1:.*]] = rtl.sub %[[X08]], %[[T]] : {{.*}} -> !fxp.fixed<7, 7, signed>
+// CHECK-NEXT:      rtl.yield %[[Y0]], %[[Y1]] : !fxp.fixed<8, 8, signed>, !fxp.fixed<7, 7, signed>
 // CHECK-NEXT:    }
-// CHECK-NEXT:    %[[R:.*]] = fxp.cast %[[Y]] {name = "fc"} : tensor<2x!fxp.fixed<7, 7, signed>> -> tensor<2x!fxp.fixed<8, 8, signed>>
+// CHECK-NEXT:    %[[R:.*]] = fxp.cast %[[Y]] {name = "fc"} : tensor<2x!fxp.fixed<8, 8, signed>> -> tensor<2x!fxp.fixed<10, 10, signed>>
 // CHECK-NEXT:    func.return %[[R]]
-func.func @shared(%x: tensor<2x!fxp.fixed<4, 4, signed>>) -> tensor<2x!fxp.fixed<8, 8, signed>> {
-  %w = fxp.constant dense<[[3, 3], [3, -1]]> : tensor<2x2x!fxp.fixed<4, 4, signed>>
-  %y = fxp.dense %x, %w {acc = !fxp.fixed<8, 8, signed>, name = "fc"} : (tensor<2x!fxp.fixed<4, 4, signed>>, tensor<2x2x!fxp.fixed<4, 4, signed>>) -> tensor<2x!fxp.fixed<8, 8, signed>>
-  func.return %y : tensor<2x!fxp.fixed<8, 8, signed>>
+func.func @shared(%x: tensor<2x!fxp.fixed<4, 4, signed>>) -> tensor<2x!fxp.fixed<10, 10, signed>> {
+  %w = fxp.constant dense<[[7, 7], [7, -1]]> : tensor<2x2x!fxp.fixed<4, 4, signed>>
+  %y = fxp.dense %x, %w {acc = !fxp.fixed<10, 10, signed>, name = "fc"} : (tensor<2x!fxp.fixed<4, 4, signed>>, tensor<2x2x!fxp.fixed<4, 4, signed>>) -> tensor<2x!fxp.fixed<10, 10, signed>>
+  func.return %y : tensor<2x!fxp.fixed<10, 10, signed>>
+}
+
+// -----
+
+// A weight whose binary digits are no more than its canonical signed digits keeps them:
+// 3 = 2 + 1 (not 4 - 1), 6 = 4 + 2, -3 = -2 - 1. In y = 3 x0 + 6 x1 - 3 x2 the pattern
+// x0 - x2 then occurs at both digits of 3 and is built once: d + 2d + 2 x1 + 4 x1, four adders,
+// all additions but d (in CSD, 4 x0 - x0 + 8 x1 - 2 x1 - 4 x2 + x2: as many adders, three
+// of them subtractions).
+// CHECK-LABEL: func.func @binary_digits
+// CHECK:         rtl.adder_graph %{{.*}} {adders = 4 : i64}
+// CHECK-NEXT:    ^{{.*}}(%[[X0:.*]]: !fxp.fixed<4, 4, signed>, %[[X1:.*]]: !fxp.fixed<4, 4, signed>, %[[X2:.*]]: !fxp.fixed<4, 4, signed>):
+// CHECK:           %[[D:.*]] = rtl.sub %[[X0]], %[[X2]] : {{.*}} -> !fxp.fixed<5, 5, signed>
+// CHECK:           rtl.shift %[[D]] by 1
+// CHECK-NOT:       rtl.neg
+// CHECK:           rtl.yield
+func.func @binary_digits(%x: tensor<3x!fxp.fixed<4, 4, signed>>) -> tensor<1x!fxp.fixed<10, 10, signed>> {
+  %w = fxp.constant dense<[[3], [6], [-3]]> : tensor<3x1x!fxp.fixed<4, 4, signed>>
+  %y = fxp.dense %x, %w {acc = !fxp.fixed<10, 10, signed>} : (tensor<3x!fxp.fixed<4, 4, signed>>, tensor<3x1x!fxp.fixed<4, 4, signed>>) -> tensor<1x!fxp.fixed<10, 10, signed>>
+  func.return %y : tensor<1x!fxp.fixed<10, 10, signed>>
 }
 
 // -----

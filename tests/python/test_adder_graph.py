@@ -1,0 +1,58 @@
+"""The subexpression search of rtl-adder-graph: the shared graph computes the matrix exactly,
+and the compiled search (adder_graph_search.c) builds the same graph as the Python one."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from fmlc.passes.adder_graph import Cmvm, native_search
+
+
+def _random_matrix(rng: np.random.Generator) -> tuple[np.ndarray, list[tuple[int, int]]]:
+    k, m = int(rng.integers(2, 40)), int(rng.integers(1, 40))
+    bits = int(rng.integers(2, 9))
+    w = rng.integers(-(1 << (bits - 1)), 1 << (bits - 1), (k, m))
+    w[rng.random((k, m)) < 0.2] = 0
+    ranges = [(-128, 127) if rng.random() < 0.5 else (0, 255)] * k
+    ranges[0] = (0, 0)  # an input that is always zero
+    ranges[-1] = (3, 3)  # and one that is constant
+    return w, ranges
+
+
+def _expand(cmvm: Cmvm, m: int) -> dict[int, int]:
+    """Output m as a linear form of the inputs (coefficients of the weight codes)."""
+    total: dict[int, int] = {}
+    for (n, s), g in cmvm.outputs[m].items():
+        for k, c in cmvm.nodes[n].form.items():
+            total[k] = total.get(k, 0) + g * (c << s)
+    return {k: c for k, c in total.items() if c}
+
+
+def _search(w, ranges, native: bool, max_pairs: int) -> Cmvm:
+    cmvm = Cmvm(w, ranges)
+    cmvm.share(max_pairs, native)
+    return cmvm
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_shared_graph_is_the_matrix(seed):
+    w, ranges = _random_matrix(np.random.default_rng(seed))
+    cmvm = _search(w, ranges, native=False, max_pairs=400_000 if seed % 3 else 200)
+    assert cmvm.adders() <= sum(len(c) - 1 for c in Cmvm(w, ranges).outputs if c)
+    for m in range(w.shape[1]):
+        want = {k: int(w[k, m]) for k in range(w.shape[0]) if w[k, m] and ranges[k] != (0, 0)}
+        assert _expand(cmvm, m) == want
+
+
+@pytest.mark.skipif(native_search() is None, reason="no C compiler here: the compiled search is not built")
+@pytest.mark.parametrize("seed", range(40))
+def test_compiled_search_builds_the_same_graph(seed):
+    w, ranges = _random_matrix(np.random.default_rng(100 + seed))
+    max_pairs = 400_000 if seed % 3 else 200  # also in blocks of inputs
+    py, c = _search(w, ranges, False, max_pairs), _search(w, ranges, True, max_pairs)
+
+    def shape(cmvm):
+        return [(n.a, n.b, n.d, n.sign, n.lo, n.hi, n.depth, n.form) for n in cmvm.nodes], cmvm.outputs
+
+    assert shape(py) == shape(c)
