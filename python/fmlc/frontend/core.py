@@ -36,6 +36,8 @@ from fmlc.frontend.values import IDENTITY, Act, FixedConst, FloatInput, Real, Sc
 from fmlc.ir import FunctionBuilder
 from fmlc.ranges import Interval, cast_interval, exact_interval
 
+OUTPUT_BITS = 53
+"""Bounded outputs are at most this wide: float64 holds them exactly (Y.npy)."""
 OUTPUT_TABLE_CODES = 1 << 16
 """Outputs with at most this many codes x channels get the reference's exact float32 values."""
 REUSE_ATTR = "fmlc.reuse_factor"
@@ -402,7 +404,18 @@ class ImporterCore:
                 err = 0.0 if real.exact else real.err + F32.ulp_bound(top)
                 self.note(y.value, f"the reference's float32 values fl32(x * scale + shift) of all {count} codes" + ("" if real.exact else f"; within {err:.3g} of the reference"))
                 return Act(y.value, y.shape, y.batch, y.order, Real(exact=real.exact, err=err))
-        return self.realize(act)
+        return self.output_width(self.realize(act))
+
+    def output_width(self, act: Act) -> Act:
+        """A bounded output wider than float64's 53 bits (the exact value of wide factors) is
+        rounded to 53 bits: outputs are float64 values, and the rounding joins the bound."""
+        iv = self.ranges[act.value]
+        fmt = iv.narrowest()
+        if fmt.width <= OUTPUT_BITS or act.real.exact:
+            return act
+        narrow = FixedFormat(OUTPUT_BITS, fmt.int_bits, fmt.signed, "RND_CONV", "SAT")
+        y = self.emit(fxp.CastOp(act.value, narrow)).result
+        return Act(y, act.shape, act.batch, act.order, Real(exact=False, err=act.real.err + 2.0 ** -(narrow.frac + 1)))
 
     def exact_table(self, act: Act, axis: int | None, domain: Interval, values: np.ndarray, bits: int = 62, what: str = "exact") -> Act:
         """A lookup from ``act``'s codes (``domain``) to exact float ``values`` [codes, channels]:
