@@ -338,3 +338,20 @@ def test_refusals_name_the_reason(tmp_path, case):
     onnx.save(model, path)
     with pytest.raises(ModelImportError, match=words):
         import_model_with_report(path)
+
+
+def test_integer_annotations_round_like_the_reference(tmp_path):
+    """execute_onnx rounds tensors annotated with an integer datatype (FINN exports): on the
+    graph input and after the node producing an internal one; fmlc does the same rounding."""
+    q1, i1 = _quant("x", 1.0, 4, "qin")
+    mul = helper.make_node("Mul", ["qin_q", "k"], ["m"], name="mul")
+    q2, i2 = _quant("m", 0.5, 8, "qout", mode="FLOOR", out="y")
+    model = _graph([q1, mul, q2], [("x", (1, 4))], i1 + i2 + [("k", np.float32(0.996))])
+    for tensor, dtype in (("m", "INT4"), ("x", "INT8")):
+        a = model.graph.quantization_annotation.add()
+        a.tensor_name = tensor
+        e = a.quant_parameter_tensor_names.add()
+        e.key, e.value = "finn_datatype", dtype
+    x = np.array([[1.0, 2.0, -1.0, -2.0], [2.999, -1.004, 0.0, 7.0]], dtype=np.float32)
+    _, diff = _check_against_reference(tmp_path, model, x)
+    assert diff.max() == 0.0

@@ -328,3 +328,12 @@ def test_upsample_opset9(tmp_path):
 
 def test_abs(tmp_path):
     close(tmp_path, make([node("Abs", ["x"])], [("x", (1, 4))]), x_of((4,)), EPS)
+
+
+@pytest.mark.parametrize("op", ["Round", "Floor", "Ceil"])
+def test_rounding_ops(tmp_path, op):
+    x = np.round(x_of((4,), n=200, scale=3.0) * 256) / 256  # on the input precision's grid
+    x[:40] = (np.arange(40).reshape(40, 1) - 20 + 0.5).astype(np.float32) / 4 * 2  # halves: ties
+    model = make([node(op, ["x"])], [("x", (1, 4))])
+    ref = run_ort(model, x)
+    assert np.array_equal(run_fmlc(tmp_path, model, x, {"model": {"precision": "fixed<16,8,RND_CONV,SAT>"}}).reshape(ref.shape), ref)

@@ -68,6 +68,22 @@ def f32_exact_interval(iv: Interval) -> bool:
     return top <= (1 << F32.MANTISSA) and iv.frac <= -F32.MIN_EXP and top.bit_length() - iv.frac < 127
 
 
+def integer_annotations(graph) -> set[str]:
+    """Tensors whose QONNX quantization annotation names an integer datatype."""
+    from qonnx.core.datatype import DataType
+
+    out = set()
+    for ann in graph.quantization_annotation:
+        for kv in ann.quant_parameter_tensor_names:
+            if kv.key == "finn_datatype":
+                try:
+                    if DataType[kv.value].is_integer():
+                        out.add(ann.tensor_name)
+                except KeyError:
+                    pass
+    return out
+
+
 def log2_exact(v: float) -> int:
     return int(np.frexp(v)[1]) - 1
 
@@ -95,6 +111,7 @@ class ImporterCore:
         self.consts: dict[SSAValue, np.ndarray] = {}
         self.b: FunctionBuilder | None = None
         self.report = ImportReport(quantized=self.quantized)
+        self.integer_annotated = integer_annotations(self.graph)
         self.input_dtypes: dict[str, type] = {}
 
     # ---------------------------------------------------------------- driver
@@ -133,6 +150,7 @@ class ImporterCore:
             try:
                 self.check_node(node)
                 handler(node)
+                self.sanitize_outputs(node)
             except ModelImportError as err:
                 if err.node is None:
                     raise ModelImportError(str(err), node.name, node.op_type) from None
@@ -151,6 +169,21 @@ class ImporterCore:
             return self.b.finish(outputs)
         except fxp.VerifyException as err:
             raise ModelImportError(f"the imported IR does not verify: {err}") from None
+
+    def sanitize_outputs(self, node) -> None:
+        """QONNX's executor rounds (half to even) every tensor annotated with an integer
+        datatype right after its producer: where fmlc's value is not already an integer, that
+        rounding joins the tensor's float chain, as an ONNX Round (the same rounding)."""
+        for name in node.output:
+            if name not in self.integer_annotated:
+                continue
+            v = self.env.get(name)
+            if not isinstance(v, Act):
+                continue
+            if not v.pending and v.real.identity and v.real.exact and v.real.err == 0.0 and self.ranges[v.value].frac <= 0:
+                continue  # integers already: the rounding changes nothing
+            round_node = helper.make_node("Round", [name], [f"{name}__sanitized"], name=f"{node.name}__qonnx_sanitize")
+            self.set(name, Act(v.value, v.shape, v.batch, v.order, v.real, v.pending + (round_node,), v.origin or name))
 
     def check_node(self, node) -> None:
         """What ONNX's checker leaves to run time: finite constants, axes within the rank."""

@@ -384,6 +384,37 @@ class ElementwiseOps:
         self.report.add(node, "exact")
         self.set(node.output[0], x.with_value(v))
 
+    def rounding(self, node, mode: str) -> None:
+        """Round (half to even), Floor, Ceil: casts to the integer grid in fixed point."""
+        if self.defer(node, node.input[0]):
+            return
+        x = self.act(node.input[0], node)
+        fmt = self.format_of(x.value)
+        if fmt.frac <= 0:
+            self.report.add(node, "exact", "already integers")
+            self.set(node.output[0], x)
+            return
+        bits = max(fmt.int_bits + 1, 2)
+        target = FixedFormat(bits, bits, True, "TRN" if mode == "CEIL" else mode, "WRAP")  # holds every result
+        if mode == "CEIL":  # ceil(x) = -floor(-x)
+            m1 = self.const_op(np.array([-1]), FixedFormat(2, 2, True))
+            neg = self.emit(fxp.MulOp(x.value, m1, None)).result
+            fl = self.emit(fxp.CastOp(neg, target)).result
+            y = self.emit(fxp.MulOp(fl, m1, None), node).result
+        else:
+            y = self.emit(fxp.CastOp(x.value, target), node).result
+        self.report.add(node, "exact")
+        self.set(node.output[0], x.with_value(y))
+
+    def op_Round(self, node) -> None:
+        self.rounding(node, "RND_CONV")
+
+    def op_Floor(self, node) -> None:
+        self.rounding(node, "TRN")
+
+    def op_Ceil(self, node) -> None:
+        self.rounding(node, "CEIL")
+
     def op_Abs(self, node) -> None:
         if self.defer(node, node.input[0]):
             return
