@@ -32,7 +32,7 @@ from fmlc.frontend import ModelImportError, f32 as F32
 from fmlc.frontend.config import Config
 from fmlc.frontend.normalize import QUANTIZERS
 from fmlc.frontend.report import ImportReport, OutputBound
-from fmlc.frontend.values import IDENTITY, Act, FixedConst, FloatInput, Real, ScaledConst, dyadic_codes, is_constant, reference_values
+from fmlc.frontend.values import Act, FixedConst, FloatInput, Real, ScaledConst, dyadic_codes, is_constant, reference_values
 from fmlc.ir import FunctionBuilder
 from fmlc.ranges import Interval, cast_interval, exact_interval
 

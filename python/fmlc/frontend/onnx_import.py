@@ -2,9 +2,8 @@
 
 ``import_model(path, config)`` reads the file, cleans it (``normalize``), and walks the nodes in
 order, building one fxp operation (or a few) per node.  The ops are grouped by family, as
-onnx-mlir does: quantizers and the model boundary (``ops_quant``), linear layers
-(``ops_linear``), elementwise ops (``ops_elementwise``), float chains without a quantizer
-(``chains``), data movement (``ops_movement``) and pooling (``ops_pool``), on the shared
+onnx-mlir does: the model boundary (``ops_boundary``), quantizers (``ops_quant``), linear layers
+(``ops_linear``), elementwise ops (``ops_elementwise``), float chains (``chains``), data movement (``ops_movement``) and pooling (``ops_pool``), on the shared
 ``ImporterCore``.
 
 The rule for models with any QONNX quantizer (docs/frontend.md): every value fmlc computes is
@@ -24,10 +23,11 @@ from pathlib import Path
 
 from xdsl.dialects.builtin import ModuleOp
 
-from fmlc.frontend.chains import ChainOps
+from fmlc.frontend.chains import ChainOps, QuantizedChainOps
 from fmlc.frontend.config import Config, check_names
 from fmlc.frontend.core import ImporterCore
 from fmlc.frontend.normalize import load, normalize
+from fmlc.frontend.ops_boundary import BoundaryOps
 from fmlc.frontend.ops_elementwise import ElementwiseOps
 from fmlc.frontend.ops_linear import LinearOps
 from fmlc.frontend.ops_movement import MovementOps, ResizeOps
@@ -37,7 +37,7 @@ from fmlc.frontend.report import ImportReport
 from fmlc.frontend.validate import validate_graph
 
 
-class Importer(QuantOps, ChainOps, LinearOps, ElementwiseOps, MovementOps, ResizeOps, PoolOps, ImporterCore):
+class Importer(BoundaryOps, QuantOps, QuantizedChainOps, ChainOps, LinearOps, ElementwiseOps, MovementOps, ResizeOps, PoolOps, ImporterCore):
     """One import: an ONNX graph (cleaned) into an fxp function ``@main``."""
 
 
