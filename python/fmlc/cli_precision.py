@@ -75,7 +75,13 @@ def register(subparsers) -> None:
 
 
 def cmd_profile(args) -> None:
-    from fmlc.cli import UserError, check_inputs, check_model_path, load_input, load_module
+    from fmlc.cli import (
+        UserError,
+        check_inputs,
+        check_model_path,
+        load_input,
+        load_module,
+    )
     from fmlc.driver import resolve
     from fmlc.emulator import Emulator
     from fmlc.outputs import check_destination, staged_output

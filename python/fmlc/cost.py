@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from xdsl.dialects.builtin import ModuleOp
 from xdsl.dialects.func import ReturnOp
-from xdsl.ir import BlockArgument, OpResult, Operation, SSAValue
+from xdsl.ir import BlockArgument, Operation, OpResult, SSAValue
 
 from fmlc.dialects import dataflow, fxp
 from fmlc.fixed import FixedFormat

@@ -772,11 +772,14 @@ def fuse_linear_casts(emu: Emulator) -> None:
     kernels (``fused_dense``); a pair that does not meet them stays as it is.
     """
     uses: dict[SSAValue, int] = {}
+    readers: dict[SSAValue, list[Operation]] = {}
     for step in emu.steps:
         for v in step.operands:
             uses[v] = uses.get(v, 0) + 1
+            readers.setdefault(v, []).append(step.op)
     for v in emu.outputs:
         uses[v] = uses.get(v, 0) + 1
+        readers.setdefault(v, []).append(None)
     steps: list[_Step] = []
     k = 0
     while k < len(emu.steps):
@@ -790,7 +793,9 @@ def fuse_linear_casts(emu: Emulator) -> None:
             and nxt.operands == [step.result]
             and uses.get(step.result) == 1
         ):
-            kernel = fused_dense(step.op, nxt.op, emu)
+            # its result may stay in a reused buffer when only dense ops read it (they copy it into new arrays)
+            reuse = all(isinstance(r, fxp.DenseOp) for r in readers.get(nxt.result, [None]))
+            kernel = fused_dense(step.op, nxt.op, emu, reuse)
         if kernel is None:
             steps.append(step)
             k += 1
@@ -807,7 +812,7 @@ def _cast_stage(frac: int, lo: int, hi: int, dst: FixedFormat) -> FixedFormat | 
     return dst
 
 
-def fused_dense(op: fxp.DenseOp, user: Operation, emu: Emulator) -> Kernel | None:
+def fused_dense(op: fxp.DenseOp, user: Operation, emu: Emulator, reuse: bool = False) -> Kernel | None:
     """One kernel for ``user(dense(x))`` (``user`` a ReLU or a cast), or None where it does not apply.
 
     Applies when the dense op needs no per-product rounding and no accumulator wrap, computes in
@@ -816,6 +821,7 @@ def fused_dense(op: fxp.DenseOp, user: Operation, emu: Emulator) -> Kernel | Non
     and ``u`` the bits the sums move up into the accumulator, the weights become ``w * 2**(u - d)``
     and the bias ``acc(b) * 2**-d``: powers of two, so every product and partial sum is the same
     integer as before, scaled, and exact under the same bound (kept clear of float underflow).
+    ``reuse``: the result may live in one buffer per chunk size (its readers copy it away).
     """
     w = emu.constant(op.weight, "weight", op)
     wi = fixed.to_kind(w, "int")
@@ -862,10 +868,17 @@ def fused_dense(op: fxp.DenseOp, user: Operation, emu: Emulator) -> Kernel | Non
         scaled_b = (fixed.to_kind(fixed.to_kind(bias, "object"), "int").astype(np.float64) * 2.0**-drop).astype(ftype)
     k, m = w.shape
     result_shape = shape_of(user.result)
+    buffers: dict[int, np.ndarray] = {}
 
     def run(args):
         x = args[0]
-        t = np.matmul(fixed.to_kind(x.reshape(-1, k), "float32" if ftype is np.float32 else "float"), scaled_w)
+        xm = fixed.to_kind(x.reshape(-1, k), "float32" if ftype is np.float32 else "float")
+        out = None
+        if reuse:  # the next chunk may overwrite this one's result: only dense ops read it, into new arrays
+            out = buffers.get(xm.shape[0])
+            if out is None:
+                out = buffers[xm.shape[0]] = np.empty((xm.shape[0], m), dtype=ftype)
+        t = np.matmul(xm, scaled_w, out=out)
         if scaled_b is not None:
             np.add(t, scaled_b, out=t)
         for kind, fmt in stages:

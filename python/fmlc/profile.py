@@ -55,7 +55,7 @@ SAMPLE_VALUES = 250_000
 WIDE_INPUT_BITS = 24
 """The input's twin quantizes into a type with this many more integer bits (same LSB)."""
 
-MOVE_OPS = (fxp.ReshapeOp, fxp.FlattenOp, fxp.TransposeOp, fxp.PadOp, fxp.ConcatOp)
+MOVE_OPS = (fxp.ReshapeOp, fxp.FlattenOp, fxp.TransposeOp, fxp.PadOp, fxp.ConcatOp, fxp.UpsampleOp)
 """Data movement: the values are those of the operands, no row of their own."""
 PARAMETERS = {
     fxp.DenseOp: ("weight", "bias"),
@@ -377,7 +377,7 @@ def _plan(emu: Emulator, n: int) -> tuple[list[_Plan], list[_Stats]]:
     seen_constants: set[SSAValue] = set()
     for index, step in enumerate(emu.steps):
         op = step.op
-        if isinstance(op, MOVE_OPS) or isinstance(op, getattr(fxp, "UpsampleOp", ())):
+        if isinstance(op, MOVE_OPS):
             plans.append(_Plan(step, layer_name(op, index)))
             continue
         layer = layer_name(op, index)

@@ -7,9 +7,10 @@ stays within the budget, and returns a configuration that ``fmlc compile -c`` ta
 What is searched (the *knobs*) comes from the model and from what the importer reads:
 
 - float models: the input precision, and per layer the weight, bias and result precisions of
-  dense, convolution and BatchNorm layers (the accumulator too for the HLS and CUDA targets;
-  the Verilog target's adder graphs compute exact sums), table types of activation functions,
-  Softmax's types, average pooling's result;
+  dense, convolution and BatchNorm layers (the accumulator's integer bits too for the HLS and
+  CUDA targets: it keeps the products' fractional bits; the Verilog target's adder graphs
+  compute exact sums), table types of activation functions, Softmax's types, average
+  pooling's result;
 - quantized models: only what the model leaves free: the input precision where it has no
   input quantizer, and table and Softmax types.
 
@@ -259,12 +260,11 @@ def float_reference(path: Path, x: np.ndarray) -> np.ndarray:
             dims[0].dim_param = "N"
     try:
         session = ort.InferenceSession(batched.SerializeToString(), options, providers=["CPUExecutionProvider"])
-        parts = [session.run(None, {name: x[k : k + 8192]})[0] for k in range(0, len(x), 8192)]
-        out = np.concatenate(parts)
-        if out.shape[0] == len(x):
-            return out.astype(np.float64)
+        out = np.concatenate([session.run(None, {name: x[k : k + 8192]})[0] for k in range(0, len(x), 8192)])
     except Exception:  # noqa: BLE001 - exports that fix the batch inside the graph: one at a time
-        pass
+        out = None
+    if out is not None and out.shape[0] == len(x):
+        return out.astype(np.float64)
     session = ort.InferenceSession(model.SerializeToString(), options, providers=["CPUExecutionProvider"])
     return np.concatenate([session.run(None, {name: x[k : k + 1]})[0] for k in range(len(x))]).astype(np.float64)
 
@@ -340,7 +340,32 @@ class Evaluator:
         self.count = 0
 
     def module(self, formats: Sequence[FixedFormat]):
-        return self.model.resolved(with_knobs(self.model.base, self.knobs, formats))
+        return self.model.resolved(with_knobs(self.model.base, self.knobs, self.complete(formats)))
+
+    def complete(self, formats: Sequence[FixedFormat]) -> list[FixedFormat]:
+        """Accumulator knobs set integer bits only: an accumulator keeps the exact sum's
+        fractional bits (the products' for the candidate's input and weight types; fewer would
+        round every product), read from the candidate imported with exact accumulators."""
+        accs = [k for k, knob in enumerate(self.knobs) if knob.key == "accum"]
+        if not accs:
+            return list(formats)
+        from fmlc.dialects import fxp
+        from fmlc.ir import body_ops, main_function
+
+        others = [(knob, f) for knob, f in zip(self.knobs, formats) if knob.key != "accum"]
+        module = self.model.resolved(with_knobs(self.model.base, [k for k, _ in others], [f for _, f in others]))
+        fracs = {
+            op.attributes["name"].data: op.acc.format.frac
+            for op in body_ops(main_function(module))
+            if isinstance(op, fxp.DenseOp | fxp.ConvOp) and "name" in op.attributes and isinstance(op.acc, fxp.FixedType)
+        }
+        out = list(formats)
+        for k in accs:
+            knob, fmt = self.knobs[k], formats[k]
+            frac = fracs.get(knob.name, fmt.frac)
+            ints = max(fmt.int_bits, 2 - frac)
+            out[k] = FixedFormat(ints + frac, ints, True, knob.base.rounding, knob.base.overflow)
+        return out
 
     def __call__(self, formats: Sequence[FixedFormat]) -> Outcome:
         key = tuple(formats)
@@ -474,7 +499,7 @@ def split(n: int, holdout: float) -> tuple[np.ndarray, np.ndarray]:
     """(tuning indices, held-out indices): a seeded permutation, sorted within each part."""
     if not 0 < holdout < 1:
         raise TuneError(f"the held-out fraction must lie in (0, 1), got {holdout}")
-    n_hold = int(round(n * holdout))
+    n_hold = round(n * holdout)
     if n_hold < 1 or n - n_hold < 1:
         raise TuneError(f"{n} samples cannot be split into a tuning and a held-out part; give more data")
     perm = np.random.default_rng(SPLIT_SEED).permutation(n)
@@ -572,6 +597,7 @@ def tune(
     loss_before = (base.loss, hold(before).loss)
     final = evaluate(after)
     loss_after = (final.loss, hold(after).loss)
+    after = evaluate.complete(after)
     cfg = with_knobs(model.base, knobs, after)
     result = TuneResult(
         model=model.path.name, target=target, knobs=knobs, before=before, after=after, config=cfg,
@@ -637,10 +663,12 @@ def _ranges(model: Model, knobs: list[Knob], x: np.ndarray) -> list[int]:
 def _search(knobs: list[Knob], ints: list[int], evaluate: Evaluator, budget: float, bar: _Progress, say) -> list[FixedFormat]:
     n = len(knobs)
     ints = list(ints)
-    floors = [frac_floor(k, i) for k, i in zip(knobs, ints)]
+    floors = [frac_floor(k, i) if k.key != "accum" else k.base.frac for k, i in zip(knobs, ints)]
 
     def finer(k: int, extra: int) -> int:
         knob = knobs[k]
+        if knob.key == "accum":
+            return knob.base.frac  # a placeholder: the evaluator gives accumulators the products' bits
         cap = (MAX_INDEX_WIDTH if knob.key in INDEX_KEYS else MAX_START_WIDTH) - ints[k]
         return max(floors[k], min(knob.base.frac + extra, max(cap, knob.base.frac)))
 
@@ -698,7 +726,7 @@ def _search(knobs: list[Knob], ints: list[int], evaluate: Evaluator, budget: flo
         changed = False
         for k in order:
             for move in ("frac", "int"):
-                if move == "int" and not knobs[k].int_searched:
+                if move == "int" and not knobs[k].int_searched or move == "frac" and knobs[k].key == "accum":
                     bar.step()
                     continue
                 ib, fr = list(ints), list(current)

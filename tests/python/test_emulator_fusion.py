@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
 from fmlc.dialects import fxp
 from fmlc.emulator import Emulator
 from fmlc.fixed import OVERFLOW_MODES, ROUNDING_MODES, FixedFormat
 from fmlc.ir import FunctionBuilder
 from fmlc.passes.infer_precision import InferPrecision
+from xdsl.dialects.builtin import TensorType, f32
 
 CASES = 160
 
@@ -75,3 +75,27 @@ def test_a_dense_relu_pair_becomes_one_step():
     module = b.finish([z])
     InferPrecision().apply(None, module)
     assert len(Emulator(module).steps) == 1 and len(Emulator(module, fuse=False).steps) == 2
+
+
+def test_layers_in_reused_buffers_across_chunks():
+    """quantize-dense-relu-dense-relu-dense: the first pairs' results live in reused buffers;
+    many small chunks (and a short last one) must still give the unfused codes."""
+    rng = np.random.default_rng(3)
+    fx = FixedFormat(12, 4, True, "TRN", "SAT")
+    b = FunctionBuilder("main", [TensorType(f32, [10])])
+    v = b.add(fxp.QuantizeOp(b.args[0], fx)).result
+    for k, (n_in, n_out) in enumerate(((10, 16), (16, 8), (8, 3))):
+        fw = FixedFormat(6, 1)
+        w = b.add(fxp.ConstantOp(rng.integers(-32, 32, (n_in, n_out)), fw)).result
+        bias = b.add(fxp.ConstantOp(rng.integers(-32, 32, n_out), fw)).result
+        v = b.add(fxp.DenseOp(v, w, bias, None, None)).result
+        if k < 2:
+            v = b.add(fxp.ReluOp(v, FixedFormat(6, 2, False, "RND_CONV", "SAT"))).result
+    module = b.finish([v])
+    InferPrecision().apply(None, module)
+    x = (rng.integers(fx.min_code, fx.max_code + 1, (1000, 10)) * 2.0**-fx.frac).astype(np.float32)
+    fused = Emulator(module)
+    assert len(fused.steps) == 4  # quantize, two fused pairs, the last dense
+    got = fused.run(x, raw=True, chunk=64)[0]
+    want = Emulator(module, fuse=False).run(x, raw=True, chunk=1000)[0]
+    assert np.array_equal(got, want)

@@ -8,12 +8,11 @@ import sys
 
 import numpy as np
 import pytest
-from xdsl.dialects.builtin import TensorType, f32
-
 from fmlc.dialects import fxp
 from fmlc.fixed import FixedFormat
 from fmlc.ir import FunctionBuilder, print_module
 from fmlc.profile import cast_counts, profile_module, write_plot
+from xdsl.dialects.builtin import TensorType, f32
 
 F = FixedFormat.parse
 

@@ -15,7 +15,6 @@ import numpy as np
 import onnx
 import pytest
 import yaml
-
 from fmlc.cost import csd_digits, estimate
 from fmlc.driver import resolve
 from fmlc.emulator import Emulator
@@ -54,7 +53,7 @@ def onnxruntime_logits(path, x):
 
 def held_out(n: int, fraction: float = 0.25) -> np.ndarray:
     """The held-out samples as docs/precision.md defines them: the first round(n/4) of a permutation seeded 0."""
-    return np.sort(np.random.default_rng(0).permutation(n)[: int(round(n * fraction))])
+    return np.sort(np.random.default_rng(0).permutation(n)[: round(n * fraction)])
 
 
 def emulated(path, config, x):
@@ -164,7 +163,7 @@ def test_the_commands_and_the_snippet_of_the_docs_work(mlp, tmp_path):
     ir = (tmp_path / "out" / "model.mlir").read_text()
     want = FixedFormat.parse(tuned["inputs"]["input"]["precision"])
     assert f"!fxp.fixed<{want.width}, {want.int_bits}, signed, RND, SAT>" in ir  # compile took the tuned type
-    snippet = re.search(r"```python\n(.*?)```", text, re.S).group(1)
+    snippet = re.search(r"```python\n(.*?)```", text, re.DOTALL).group(1)
     cwd = os.getcwd()
     os.chdir(tmp_path)
     try:
