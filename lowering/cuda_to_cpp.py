@@ -245,6 +245,7 @@ class BodyPrinter:
         from fmlc.boundary import ARITHMETIC
 
         d = "d" if isinstance(op.ftype, Float64Type) else "f"
+        ftype = op.ftype
         consts = iter(op.consts)
         for step in op.steps.data:
             items = [a.data if hasattr(a, "data") and isinstance(a.data, str) else (None if isinstance(a, DenseIntOrFPElementsAttr) else a.value.data) for a in step.data]
@@ -254,8 +255,8 @@ class BodyPrinter:
                     c = f"fmlc_bits_float({self.operand(next(consts))})"
                     neg = f"-{c}"
                 else:
-                    c = float_literal(args[0], op.ftype)
-                    neg = float_literal(-args[0], op.ftype)
+                    c = float_literal(args[0], ftype)
+                    neg = float_literal(-args[0], ftype)
                 x = {
                     "mul": f"fmlc_{d}mul({x}, {c})",
                     "add": f"fmlc_{d}add({x}, {c})",
@@ -264,11 +265,13 @@ class BodyPrinter:
                     "rsub": f"fmlc_{d}add(-({x}), {c})",
                 }[kind]
             elif kind == "clip":
-                x = f"fmlc_{d}clip({x}, {float_literal(args[0], op.ftype)}, {float_literal(args[1], op.ftype)})"
+                x = f"fmlc_{d}clip({x}, {float_literal(args[0], ftype)}, {float_literal(args[1], ftype)})"
             elif kind == "round":
                 x = f"fmlc_{d}round_{args[0].lower()}({x})"
             elif kind == "bipolar":
                 x = f"fmlc_{d}bipolar({x})"
+            elif kind == "widen":  # the remaining steps in double, as numpy promotes them
+                x, d, ftype = f"(double)({x})", "d", Float64Type()
             else:
                 raise EmitError(f"cuda.quantize: unknown step {kind}")
         return x

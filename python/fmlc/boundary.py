@@ -10,7 +10,9 @@ says).  The steps reproduce a model's own float preprocessing and QONNX quantize
 - ``clip lo hi``: QONNX's clamp (``x > hi -> hi``, then ``x < lo -> lo``);
 - ``round MODE``: QONNX's rounding function (ROUND/HALF_EVEN, FLOOR, CEIL, UP, DOWN, HALF_UP,
   HALF_DOWN), evaluated in the float type exactly as qonnx writes it;
-- ``bipolar``: ``x >= 0 ? 1 : -1`` (QONNX's BipolarQuant and 1-bit signed Quant).
+- ``bipolar``: ``x >= 0 ? 1 : -1`` (QONNX's BipolarQuant and 1-bit signed Quant);
+- ``widen``: the following steps compute in float64 (numpy promotes a float32 value plus an
+  int64 zero point, as QKeras writes them, to float64).
 
 The legacy ``scale``/``offset`` properties mean ``mul scale, add offset``.  The emulator, the
 host-side quantizer of compiled targets and the CUDA device quantizer all run these steps.
@@ -24,7 +26,7 @@ import numpy as np
 
 ARITHMETIC = ("mul", "add", "sub", "div", "rsub")
 ROUNDINGS = ("ROUND", "HALF_EVEN", "FLOOR", "CEIL", "UP", "DOWN", "HALF_UP", "HALF_DOWN")
-STEP_ARITY = {"mul": 1, "add": 1, "sub": 1, "div": 1, "rsub": 1, "clip": 2, "round": 1, "bipolar": 0}
+STEP_ARITY = {"mul": 1, "add": 1, "sub": 1, "div": 1, "rsub": 1, "clip": 2, "round": 1, "bipolar": 0, "widen": 0}
 
 Step = tuple  # ("div", 0.1) / ("clip", -128.0, 127.0) / ("round", "ROUND") / ("bipolar",)
 
@@ -90,6 +92,8 @@ def apply_steps(x: np.ndarray, steps: Sequence[Step], ftype=np.float32) -> np.nd
             x = _round(x, step[1], ftype)
         elif kind == "bipolar":
             x = np.where(x >= 0, ftype(1), ftype(-1))
+        elif kind == "widen":
+            ftype = np.float64
         else:
             raise ValueError(f"unknown quantize step {kind}")
         x = np.asarray(x, dtype=ftype)

@@ -50,6 +50,19 @@ def test_steps_equal_qonnx_int_quant(rounding, signed, narrow, bits):
         assert np.array_equal(got, np.asarray(ref, dtype=np.float32)), f"scale {scale} zero {zero}"
 
 
+def test_int64_zero_point_widens_like_numpy():
+    """QKeras writes the zero point as int64: numpy then adds it, clamps and rounds in float64."""
+    from qonnx.custom_op.general.intquant import int_quant
+
+    s32 = np.float32(0.0123)
+    x = inputs(0.0123)
+    for rounding in ROUNDINGS:
+        ref = int_quant(x, s32, np.int64(7), np.float32(8), False, False, rounding)
+        steps = [("div", float(s32)), ("widen",), ("add", 7.0), ("clip", 0.0, 255.0), ("round", rounding), ("sub", 7.0)]
+        got = (apply_steps(x, steps, np.float32) * np.float64(s32)).astype(np.float32)
+        assert np.array_equal(got, np.asarray(ref, dtype=np.float32)), rounding
+
+
 def test_bipolar_quant_equals_qonnx():
     from qonnx.custom_op.general.bipolar_quant import binary_quant
 
@@ -70,9 +83,11 @@ def test_cuda_quantizer_runs_the_same_steps(tmp_path):
     from fmlc.targets.cuda import build_host_bundle, run_program
 
     folders, modules = [], {}
-    cases = [(r, 0.0123, 0.0, 8, True, False) for r in ROUNDINGS] + [("ROUND", 0.37, 3.0, 4, False, True), ("ROUND", 0.5, 0.0, 1, True, False)]
+    cases = [(r, 0.0123, 0.0, 8, True, False) for r in ROUNDINGS] + [("ROUND", 0.37, 3.0, 4, False, True), ("ROUND", 0.5, 0.0, 1, True, False), ("HALF_UP", 0.0123, 7.0, 8, False, False)]
     for k, (rounding, scale, zero, bits, signed, narrow) in enumerate(cases):
         steps, lo, hi = qonnx_steps(float(np.float32(scale)), zero, bits, signed, narrow, rounding)
+        if k == len(cases) - 1:  # an int64 zero point: numpy adds it in float64
+            steps = steps[:1] + [("widen",)] + steps[1:]
         steps = [("add", 0.3), ("div", 1.7)] + steps + ([("sub", zero)] if zero else [])
         b = FunctionBuilder("main", [TensorType(f32, [16])])
         fmt = FixedFormat(bits + 2, bits + 2, True, "RND_CONV", "SAT")

@@ -182,6 +182,8 @@ class BoundaryOps:
 
     def input_quant(self, node, fin: FloatInput, p: QuantParams) -> None:
         """A QONNX quantizer on a float graph input: its own float32 semantics, on the host."""
+        if p.float64_scale:
+            p.require_float32("the model's input quantizer")
         if not p.per_tensor:
             raise ModelImportError("a per-channel quantizer on a float graph input is not supported (per-tensor is)", node.name, node.op_type)
         if p.bits > 24:
@@ -193,7 +195,8 @@ class BoundaryOps:
             steps = [("div", s), ("add", float(z)), ("bipolar",)]
             lo, hi = -1, 1
         else:
-            steps = [("div", s), ("add", float(z)), ("clip", float(p.qmin), float(p.qmax)), ("round", p.rounding)]
+            widen = [("widen",)] if p.float64_add else []  # an int64 zero point: numpy adds in float64
+            steps = [("div", s)] + widen + [("add", float(z)), ("clip", float(p.qmin), float(p.qmax)), ("round", p.rounding)]
             lo, hi = p.qmin, p.qmax
         if z:
             steps.append(("sub", float(z)))

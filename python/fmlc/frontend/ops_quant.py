@@ -53,6 +53,8 @@ class QuantOps:
         act = v
         if not isinstance(act, Act):
             raise ModelImportError(f"input '{x_name}' is not a runtime tensor", node.name, node.op_type)
+        if p.float64_scale:
+            p.require_float32("a quantizer")
         if p.bits > 24:
             # QONNX's clamp bound 2**(b-1) - 1 is itself rounded to float32 past 24 bits
             raise ModelImportError(f"a {p.bits}-bit Quant on a runtime tensor: QONNX's float32 clamp bounds are not the integers they stand for past 24 bits", node.name, node.op_type)

@@ -9,7 +9,7 @@ import numpy as np
 from fmlc import boundary
 from fmlc.frontend import ModelImportError, is_power_of_two
 from fmlc.frontend.core import attrs, log2_exact
-from fmlc.frontend.values import FixedConst, ScaledConst
+from fmlc.frontend.values import FixedConst, ScaledConst, exact_const
 
 ROUNDING_TO_FIXED = {"ROUND": "RND_CONV", "HALF_EVEN": "RND_CONV", "FLOOR": "TRN", "DOWN": "TRN_ZERO", "HALF_UP": "RND_INF", "HALF_DOWN": "RND_ZERO"}
 """QONNX rounding modes that equal an ap_fixed rounding on exact values."""
@@ -24,14 +24,13 @@ class QuantParams:
         bits = importer.float_constant(node.input[3])
         if scale is None or zero is None or bits is None:
             raise ModelImportError("scale, zero point and bit width must be constants", node.name, node.op_type)
-        for name in node.input[1:3]:
-            stored = np.asarray(importer.reference_constant(name))
-            promotes = np.result_type(np.float32, stored.dtype) != np.float32
-            # an integer zero point of 0 (QKeras writes int64) changes nothing: x / s is a float32
-            # value, clamped and rounded exactly in float64 too, and fl32(q * s) comes out
-            if promotes and not (stored.dtype.kind in "iu" and not np.any(stored)):
-                # QONNX then computes the quantizer in that type (numpy promotion), not float32
-                raise ModelImportError(f"the quantizer's parameter '{name}' is stored as {np.asarray(stored).dtype}; fmlc reads float32 quantizers (as exporters write them)", node.name, node.op_type)
+        # QONNX computes in numpy's promoted type: a float64 scale makes x / s a float64 division;
+        # an int64 zero point makes x / s + z a float64 addition (exact where float32 would round)
+        self.stored_scale = np.asarray(importer.reference_constant(node.input[1]))
+        self.stored_zero = np.asarray(importer.reference_constant(node.input[2]))
+        self.float64_scale = np.result_type(np.float32, self.stored_scale.dtype) != np.float32
+        self.float64_add = np.result_type(np.float32, self.stored_zero.dtype) != np.float32 and bool(np.any(self.stored_zero))
+        self.node = node
         a = attrs(node)
         self.signed, self.narrow = bool(a.get("signed", 1)), bool(a.get("narrow", 0))
         self.rounding = str(a.get("rounding_mode", "ROUND")).upper()
@@ -57,6 +56,13 @@ class QuantParams:
             self.qmin = -(1 << (self.bits - 1)) + int(self.narrow) if self.signed else 0
             self.qmax = (1 << (self.bits - 1)) - 1 if self.signed else (1 << self.bits) - 1 - int(self.narrow)
 
+    def require_float32(self, where: str) -> None:
+        """Refuse a quantizer whose parameters make QONNX compute it in float64 (where fmlc would
+        follow it in float32)."""
+        if self.float64_scale or self.float64_add:
+            what = f"scale stored as {self.stored_scale.dtype}" if self.float64_scale else f"nonzero zero point stored as {self.stored_zero.dtype}"
+            raise ModelImportError(f"{where}: its {what} makes QONNX compute it in float64; fmlc reads float32 quantizers (as exporters write them)", self.node.name, self.node.op_type)
+
     @property
     def per_tensor(self) -> bool:
         return self.scale.size == 1 and self.zero.size == 1
@@ -81,7 +87,10 @@ def quantize_constant(node, x, p: QuantParams):
     x32 = np.asarray(x, dtype=np.float32)
     s32 = np.asarray(p.scale, dtype=np.float32)
     z32 = np.asarray(p.zero, dtype=np.float32)
-    y = np.asarray(int_quant(x32, s32, z32, np.float32(p.bits), p.signed, p.narrow, p.rounding), dtype=np.float32)
+    # the parameters as stored: QONNX's own arithmetic, whatever numpy promotes them to
+    y = np.asarray(int_quant(x32, p.stored_scale, p.stored_zero, np.float32(p.bits), p.signed, p.narrow, p.rounding), dtype=np.float32)
+    if p.float64_scale:  # not a float32 scale times an integer: keep the values themselves, exactly
+        return FixedConst(np.asarray(exact_const(y.astype(np.float64)).codes), exact_const(y.astype(np.float64)).frac)
     # the integer codes: (y / s) is exact for a value QONNX formed as (q - z) * s ... recover q - z
     s_full = np.broadcast_to(s32, y.shape)
     codes = np.rint(y.astype(np.float64) / s_full.astype(np.float64)).astype(np.int64)
