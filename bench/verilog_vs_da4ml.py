@@ -24,13 +24,17 @@ is measured, both are checked bit for bit against fmlc's emulator: da4ml's own r
 
 Latency is in clock cycles from input to output: da4ml registers its inputs and outputs (N
 stages take N + 1 cycles); fmlc registers only between stages (``--adders-per-stage``).
+LUTs are Yosys's LUT1..LUT6 cells; its ``INV`` cells are listed apart: fmlc's adders read
+some operands inverted (docs/verilog.md, "Adder graphs in unsigned arithmetic"), and most of
+those inverters drive a carry chain's DI input, which Vivado feeds from the adder LUT's second
+output.
 Depth is the worst register-to-register path of the mapped netlist in the delay model of
 ``fmlc.targets.rtl_depth`` (LUT levels, CARRY4 cells, estimated ns); ``ltp`` after
 ``synth_xilinx`` does not cut at Xilinx flip-flops and is not used.  Compile time is the best of
 ``--repeat`` runs of model -> Verilog files (fmlc: ``compile_model`` from the imported model;
 da4ml: trace, pipeline, write), wall clock and CPU.
 
-    python bench/verilog_vs_da4ml.py [--networks jet,mlp57] [--adders-per-stage 3]
+    python bench/verilog_vs_da4ml.py [--networks jet,mlp57] [--adders-per-stage 5]
         [--da4ml-cutoff 5] [--check 20000] [--simulate 2000] [--repeat 3] [--no-yosys] [--keep DIR]
 
 Yosys 0.23 takes one to several minutes per design (two run at a time, under ``nice``).
@@ -257,7 +261,7 @@ def yosys(design: dict, workdir: Path) -> dict:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--networks", default="jet,mlp57", help="comma-separated: jet, mlp57")
-    ap.add_argument("--adders-per-stage", type=int, default=3, help="fmlc's pipeline budget (default 3)")
+    ap.add_argument("--adders-per-stage", type=int, default=5, help="fmlc's pipeline budget (default 5)")
     ap.add_argument("--da4ml-cutoff", type=float, default=5, help="da4ml's latency cutoff per stage (default 5)")
     ap.add_argument("--check", type=int, default=20000, help="random inputs for da4ml's check against the emulator")
     ap.add_argument("--simulate", type=int, default=2000, help="random inputs for simulating fmlc's Verilog (Icarus)")
@@ -315,6 +319,7 @@ def main() -> None:
                     (f"{title}: LUT", f["lut"], d["lut"]),
                     (f"{title}: FF", f["ff"], d["ff"]),
                     (f"{title}: CARRY4", f["carry"], d["carry"]),
+                    (f"{title}: INV (not LUTs; see the docstring)", f["by_type"].get("INV", 0), d["by_type"].get("INV", 0)),
                     (f"{title}: depth, est. ns", f["depth"].delay_ns, d["depth"].delay_ns),
                     (f"{title}: depth, LUT levels", f["depth"].luts, d["depth"].luts),
                     (f"{title}: depth, CARRY4 cells", f["depth"].carries, d["depth"].carries),

@@ -12,8 +12,13 @@ A tensor port packs its elements row-major, element i in bits ``[i*W, (i+1)*W)``
 width of the element's fixed-point type (the codes; the host quantizes inputs).  The top's
 inputs are the codes the boundary ``fxp.quantize`` ops would produce.
 
+The modules are built in CIRCT through its Python bindings (``hw_builder.CirctDesign``):
+``build_hw`` leaves them there for the Verilog target (CIRCT's passes and ExportVerilog run on
+them); the ``dataflow-to-hw`` pass (``lower_to_hw``) prints them in CIRCT's generic form and
+parses that into xDSL, with ``hw.instance`` and ``seq.compreg`` shaped as CIRCT defines them.
+
 Pipelining (``adders-per-stage``): registers go where an operation would otherwise exceed the
-budget of adder levels since the last register (``fxp_to_hw.Logic.sync``); arrivals flow
+budget of adder levels since the last register (``hw_logic.Logic.sync``); arrivals flow
 across layers, so stages do not restart at layer boundaries, and each layer delays its
 outputs to one common stage.  ``out_valid`` is ``in_valid`` delayed by the latency; data
 registers have no reset.  Budget 0 builds combinational logic (latency 0).
@@ -23,7 +28,8 @@ reset to the compiled codes, written through the configuration port: when ``cfg_
 at a rising clock edge, the register at address ``cfg_addr`` takes the low bits of
 ``cfg_data``.  Addresses run layer by layer, weights (row-major) then biases; the map is in
 ``address_map`` (and the generated README).  Those layers use multipliers and the general
-accumulation rule, so any weights of the compiled formats give the emulator's bits.
+accumulation rule, so any weights of the compiled formats give the emulator's bits; each
+layer's outputs are instances of one dot-product module (``fxp_to_hw._shared_dots``).
 """
 
 from __future__ import annotations

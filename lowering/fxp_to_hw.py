@@ -19,7 +19,7 @@ from fmlc.dialects import dataflow, fxp, rtl
 from fmlc.dialects.fxp import element_format, shape_of
 from fmlc.fixed import FixedFormat
 from fmlc.ir import op_label
-from fmlc.lowering.hw_logic import Logic, LoweringError, Sig
+from fmlc.lowering.hw_logic import ADD_COST, Logic, LoweringError, Sig
 
 # ============================================================================================
 # Op lowerings: tensors are numpy object arrays of Sigs
@@ -435,6 +435,8 @@ class _Offset:
     u: Sig | None
     sign: int
     c: int
+    adder: bool = False
+    """u is an adder's output as it is (not a graph input, not inverted)."""
 
 
 @dataclass(frozen=True)
@@ -474,59 +476,72 @@ def _unsigned(L: Logic, x: Sig, grid: _Grid) -> _Offset:
     return _Offset(u, 1, -grid.code(half, x.frac))
 
 
-def _inverted(L: Logic, grid: _Grid, v: _Offset) -> _Offset:
-    """v with its signal's bits inverted: ``sign * u + c = -sign * ~u + c + sign * ones``."""
-    return _Offset(L.invert(v.u), -v.sign, v.c + v.sign * grid.ones(v.u))
-
-
 def _combine(L: Logic, grid: _Grid, a: _Offset, b: _Offset, sub: bool, fmt: FixedFormat, keep: tuple[bool, bool]) -> _Offset:
     """``a + b`` (or ``a - b``), its value in fmt's range: one adder of unsigned signals.
 
     No operand is ever sign-extended: the bits above an unsigned operand are zeros, which
-    cost no LUT; the constants go to c.  An operand that another adder computes for this one
-    alone (``keep`` false) is read inverted: Yosys's ``alumacc`` merges an adder into the
-    wider sum that alone reads it, and the carry-save tree it builds costs more LUTs than the
-    two carry chains; through an inverter it does not (inverters cost no LUT: the adder's LUTs
-    absorb them).  Terms of the same sign then add; of opposite signs, one more operand is
-    read inverted (the one whose bits reach lower), or, when both already are, they subtract
-    with a one set above the minuend's bits (a constant: free) keeping the difference
-    non-negative."""
-    if not keep[0] and a.u is not None:
-        a = _inverted(L, grid, a)
-    if not keep[1] and b.u is not None:
-        b = _inverted(L, grid, b)
+    cost no LUT; the constants go to c.  Two rules are for the synthesis tool (Yosys 0.23,
+    ``synth_xilinx``):
+
+    - An operand that another adder computes for this one alone (``keep`` false) must not
+      reach this adder as it is: ``alumacc`` would merge the two into a carry-save tree,
+      which costs more LUTs than the two carry chains.  It comes inverted (``~u``), or inside
+      ``{1, 0..., u}`` (u plus a constant power of two above it) as a subtraction's minuend.
+    - An inverter costs nothing where the adder's sum LUT absorbs it, or on a carry chain's
+      DI input (Vivado drives DI from the LUT's second output), but a LUT of its own where the
+      other operand has no bit: never invert the wider operand of an addition.
+
+    With ``big`` the operand whose bits reach higher (the wider adder port), ``K`` the value
+    of the bit above it and s the common sign:
+
+    - same signs, both kept: ``big + small``;
+    - same signs otherwise: ``(K + small) - ~big`` (= big + small + K - ones_big);
+    - opposite signs, ``big`` kept: ``big + ~small`` (= big - small + ones_small);
+    - opposite signs otherwise: ``(K + ~small) - ~big`` (= big - small + K + ones_small - ones_big).
+    """
     if sub:
-        b = _Offset(b.u, -b.sign, -b.c)
+        b = _Offset(b.u, -b.sign, -b.c, b.adder)
     c = a.c + b.c
     if a.u is None or b.u is None:
         live = a if b.u is None else b
-        return _Offset(live.u, live.sign, c)
-    if a.sign != b.sign:
-        big, small = ((a, keep[0]), (b, keep[1])) if grid.top(a.u) >= grid.top(b.u) else ((b, keep[1]), (a, keep[0]))
-        flip = small if small[1] else big if big[1] else None
-        if flip is None:  # sign_big * (u_big - u_small) = sign_big * ((top + u_big) - u_small - top)
-            (big, _), (small, _) = big, small
-            top = grid.top(big.u)
-            c -= big.sign * top
-            u = L.add(L.set_top(big.u), small.u, sub=True, within=grid.bounds(fmt, big.sign, c))
-            return _Offset(u, big.sign, c)
-        other = big if flip is small else small
-        a, b = other[0], _inverted(L, grid, flip[0])
-        c = a.c + b.c
-    return _Offset(L.add(a.u, b.u, within=grid.bounds(fmt, a.sign, c)), a.sign, c)
+        return _Offset(live.u, live.sign, c, live.adder)
+    keep = (keep[0] or not a.adder, keep[1] or not b.adder)  # only an adder's output can merge
+    (ua, ub), _, _ = L.sync([a.u, b.u], ADD_COST)  # registered as they are, inverted after the registers
+    a, b = _Offset(ua, a.sign, a.c, a.adder), _Offset(ub, b.sign, b.c, b.adder)
+    (big, keep_big), (small, keep_small) = ((a, keep[0]), (b, keep[1])) if grid.top(a.u) >= grid.top(b.u) else ((b, keep[1]), (a, keep[0]))
+    s, top = big.sign, grid.top(big.u)
+    if big.sign == small.sign:
+        if keep_big and keep_small:
+            return _Offset(L.add(big.u, small.u, within=grid.bounds(fmt, s, c)), s, c, True)
+        c -= s * (top - grid.ones(big.u))
+        u = L.add(_plus_top(L, grid, small.u, top), L.invert(big.u), sub=True, within=grid.bounds(fmt, s, c))
+        return _Offset(u, s, c, True)
+    if keep_big:
+        c -= s * grid.ones(small.u)
+        return _Offset(L.add(big.u, L.invert(small.u), within=grid.bounds(fmt, s, c)), s, c, True)
+    c -= s * (top + grid.ones(small.u) - grid.ones(big.u))
+    u = L.add(_plus_top(L, grid, L.invert(small.u), top), L.invert(big.u), sub=True, within=grid.bounds(fmt, s, c))
+    return _Offset(u, s, c, True)
+
+
+def _plus_top(L: Logic, grid: _Grid, u: Sig, top: int) -> Sig:
+    """``u + K``, K (a code on the graph's grid) a power of two at or above u's top bit: wiring."""
+    pos = top.bit_length() - 1 - (grid.frac - u.frac)  # K's bit on u's grid
+    return L.set_bit(u, pos)
 
 
 def _alone(v: SSAValue) -> bool:
     """Whether v is an adder's result (through shifts and negations) that nothing but one
     adder reads."""
     while True:
-        if len(list(v.uses)) != 1 or not isinstance(v.owner, Operation):
+        owner = v.owner
+        if not isinstance(owner, Operation) or not v.has_one_use():
             return False
-        if isinstance(v.owner, rtl.AddOp | rtl.SubOp):
+        if isinstance(owner, rtl.AddOp | rtl.SubOp):
             return True
-        if not isinstance(v.owner, rtl.ShiftOp | rtl.NegOp):
+        if not isinstance(owner, rtl.ShiftOp | rtl.NegOp):
             return False
-        v = v.owner.input
+        v = owner.operands[0]
 
 
 @lowering(rtl.AdderGraphOp)
@@ -543,22 +558,26 @@ def _adder_graph(op: rtl.AdderGraphOp, env):
     body = [o for o in op.block.ops if not isinstance(o, rtl.YieldOp)]
     outputs = op.block.last_op.values
     m = shape_of(op.result)[-1]
-    grid = _Grid(max([a.type.format.frac for a in op.block.args] + [o.results[0].type.format.frac for o in body]))
+    grid = _Grid(max(t.format.frac for t in {v.type for v in op.block.args} | {o.results[0].type for o in body}))
     r = 0
     fold = env.rounding_fold(op.result)
     if fold is not None and (fold[1] * 2**grid.frac).denominator == 1:
         r = int(fold[1] * 2**grid.frac)
     steps = []  # the body once, as (kind, result, operands, data): read per row without xDSL
+    formats: dict[object, FixedFormat] = {}  # result type -> its format (types repeat)
     for o in body:
+        result, operands = o.results[0], tuple(o.operands)
+        t = result.type
+        fmt = formats.get(t) or formats.setdefault(t, t.format)
         if isinstance(o, rtl.ShiftOp):
-            steps.append(("shift", o.result, (o.input,), o.shift))
+            steps.append(("shift", result, operands, o.shift))
         elif isinstance(o, rtl.AddOp | rtl.SubOp):
-            keep = (not _alone(o.lhs), not _alone(o.rhs))
-            steps.append(("add", o.result, (o.lhs, o.rhs), (isinstance(o, rtl.SubOp), o.result.type.format, keep)))
+            keep = (not _alone(operands[0]), not _alone(operands[1]))
+            steps.append(("add", result, operands, (isinstance(o, rtl.SubOp), fmt, keep)))
         elif isinstance(o, rtl.NegOp):
-            steps.append(("neg", o.result, (o.input,), None))
+            steps.append(("neg", result, operands, None))
         elif isinstance(o, rtl.ConstantOp):
-            steps.append(("const", o.result, (), grid.code(o.code, o.result.type.format.frac)))
+            steps.append(("const", result, operands, grid.code(o.code, fmt.frac)))
         else:
             raise env.fail(o, "is not an adder-graph operation")
     rs = np.zeros(x.shape[:-1] + (m,), dtype=object)
@@ -571,10 +590,10 @@ def _adder_graph(op: rtl.AdderGraphOp, env):
             elif kind == "shift":
                 v = vals[operands[0]]
                 c = v.c << data if data >= 0 else v.c >> -data  # exact: the shifted value stays on the grid
-                vals[result] = _Offset(None if v.u is None else L.scale(v.u, data), v.sign, c)
+                vals[result] = _Offset(None if v.u is None else L.scale(v.u, data), v.sign, c, v.adder)
             elif kind == "neg":
                 v = vals[operands[0]]
-                vals[result] = _Offset(v.u, -v.sign, -v.c)
+                vals[result] = _Offset(v.u, -v.sign, -v.c, v.adder)
             else:
                 vals[result] = _Offset(None, 1, data)
         for k, v in enumerate(outputs):
@@ -587,6 +606,8 @@ def _adder_graph(op: rtl.AdderGraphOp, env):
                 # the constant is added to ~u (u's bits inverted: ~u = ones - u), so that Yosys
                 # does not merge the adder computing u into this one (see _combine)
                 rs[lead + (k,)] = Fraction(r, 2**grid.frac) if r else 0
+                (u,), _, _ = L.sync([off.u], ADD_COST)  # registered as it is, inverted after the register
+                off = _Offset(u, off.sign, off.c)
                 ones = grid.ones(off.u)
                 within = (grid.code(fmt.min_code, fmt.frac) + r, grid.code(fmt.max_code, fmt.frac) + r, grid.frac)
                 if off.sign > 0:  # u + c = (c + ones) - ~u

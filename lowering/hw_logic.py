@@ -79,9 +79,11 @@ class Sig:
 
 
 def _fit(lo: int, hi: int) -> tuple[int, bool]:
-    """Width and signedness of the narrowest two's complement (or unsigned) holding lo..hi."""
-    f = narrowest_format(lo, hi, 0)
-    return f.width, f.signed
+    """Width and signedness of the narrowest two's complement (or unsigned) holding lo..hi
+    (``fixed.narrowest_format``'s, without building a format: this runs for every signal)."""
+    if lo < 0:
+        return max(hi.bit_length(), (-lo - 1).bit_length()) + 1, True
+    return max(hi.bit_length(), 1), False
 
 
 def _range_on_grid(fmt: FixedFormat, frac: int) -> tuple[int, int]:
@@ -204,7 +206,7 @@ class Logic:
                 self._delays[key] = self.mb.reg(v, self.clock(), name=f"{self.name}_s{st}_r{len(self._delays)}")
                 self.registers += s.width
             v = self._delays[key]
-        return replace(s, value=v, stage=stage, depth=0)
+        return Sig(v, s.width, s.signed, s.frac, s.lo, s.hi, stage, 0)
 
     # -- arithmetic ------------------------------------------------------------------------
 
@@ -280,13 +282,13 @@ class Logic:
             code = a.lo << n
             return Sig(None, *_fit(code, code), a.frac + n, code, code)
         v = self.concat([a.value, self.constant(0, n)])
-        return replace(a, value=v, width=a.width + n, frac=a.frac + n, lo=a.lo << n, hi=a.hi << n)
+        return Sig(v, a.width + n, a.signed, a.frac + n, a.lo << n, a.hi << n, a.stage, a.depth)
 
     def scale(self, a: Sig, by: int) -> Sig:
         """``a * 2**by``: the same code read on a coarser grid (no logic)."""
         if a.is_const:
             return Sig.const(a.lo, a.frac - by)
-        return replace(a, frac=a.frac - by)
+        return Sig(a.value, a.width, a.signed, a.frac - by, a.lo, a.hi, a.stage, a.depth)
 
     def invert(self, a: Sig) -> Sig:
         """``~a`` within a's width, a unsigned: the code ``2**W - 1 - a`` (an inverter a bit,
@@ -299,11 +301,11 @@ class Logic:
             v = self._inverted[a.value] = self.mb.binary("xor", a.value, self.constant(top, a.width), a.width)
         return Sig(v, a.width, False, a.frac, top - a.hi, top - a.lo, a.stage, a.depth)
 
-    def set_top(self, a: Sig) -> Sig:
-        """``a + 2**W`` for an unsigned a of W bits: a one above its bits (wiring)."""
-        top = 1 << a.width
-        v = self.concat([self.constant(1, 1), a.value])
-        return Sig(v, a.width + 1, False, a.frac, a.lo + top, a.hi + top, a.stage, a.depth)
+    def set_bit(self, a: Sig, pos: int) -> Sig:
+        """``a + 2**pos`` for an unsigned a of at most ``pos`` bits: a one above its bits (wiring)."""
+        top = 1 << pos
+        parts = [self.constant(1, 1)] + ([self.constant(0, pos - a.width)] if pos > a.width else []) + [a.value]
+        return Sig(self.concat(parts), pos + 1, False, a.frac, a.lo + top, a.hi + top, a.stage, a.depth)
 
     def neg(self, a: Sig) -> Sig:
         if a.is_const:

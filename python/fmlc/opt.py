@@ -70,15 +70,11 @@ class FmlcOptMain(xDSLOptMain):
     # -- input ------------------------------------------------------------------------------
 
     def register_all_dialects(self):
-        """xDSL's universe, with hw and seq shaped as CIRCT defines them (fmlc.dialects.hw, .seq)."""
-        from xdsl.universe import Universe
+        """xDSL's universe, with hw and seq shaped as CIRCT defines them (fmlc.universe.CIRCT_SHAPED)."""
+        from fmlc.universe import dialect_factories
 
-        from fmlc.dialects.hw import HW
-        from fmlc.dialects.seq import SEQ
-
-        circt_shaped = {"hw": lambda: HW, "seq": lambda: SEQ}
-        for name, factory in Universe.get_multiverse().all_dialects.items():
-            self.ctx.register_dialect(name, circt_shaped.get(name, factory))
+        for name, factory in dialect_factories().items():
+            self.ctx.register_dialect(name, factory)
 
     def register_all_frontends(self):
         from fmlc.diagnostics import LocatingParser

@@ -153,9 +153,11 @@ def fmlc_context():
     """A context with every dialect ``fmlc-opt`` reads: xDSL's and fmlc's (through the universe)."""
     from xdsl.context import Context
 
+    from fmlc.universe import CIRCT_SHAPED
+
     ctx = Context()
     for name, factory in _multiverse().all_dialects.items():
-        ctx.register_dialect(name, factory)
+        ctx.register_dialect(name, CIRCT_SHAPED.get(name, factory))  # hw and seq as CIRCT defines them
     return ctx
 
 
@@ -204,9 +206,35 @@ def first_difference(a: Operation, b: Operation) -> str | None:
                 return f"{x.name}: {what} differ: {u} vs {v}"
     if len(ops_a) != len(ops_b):
         return f"{len(ops_a)} ops vs {len(ops_b)}"
-    if not a.is_structurally_equivalent(b):
+    if not _same_wiring(ops_a, ops_b):
         return "not structurally equivalent (operands, block arguments or successors differ)"
     return None
+
+
+def _same_wiring(ops_a: list, ops_b: list) -> bool:
+    """Operands, block arguments and successors equal up to renaming, op by op.  Unlike xDSL's
+    ``is_structurally_equivalent``, which maps values as it meets them, this maps every
+    result and block argument first: in a graph region (an ``hw.module`` with a register's
+    feedback) a use may come before its definition."""
+    values, blocks = {}, {}
+    for x, y in zip(ops_a, ops_b):
+        values.update(zip(x.results, y.results))
+        if len(x.regions) != len(y.regions):
+            return False
+        for rx, ry in zip(x.regions, y.regions):
+            if len(rx.blocks) != len(ry.blocks):
+                return False
+            for bx, by in zip(rx.blocks, ry.blocks):
+                if [v.type for v in bx.args] != [v.type for v in by.args]:
+                    return False
+                blocks[bx] = by
+                values.update(zip(bx.args, by.args))
+    for x, y in zip(ops_a, ops_b):
+        if [values.get(v) for v in x.operands] != list(y.operands):
+            return False
+        if [blocks.get(b) for b in x.successors] != list(y.successors):
+            return False
+    return True
 
 
 # --------------------------------------------------------------------------------------------

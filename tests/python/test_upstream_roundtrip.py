@@ -36,11 +36,6 @@ BUILDS = tuple(upstream.BUILDS)
 VERILOG_PATH = ("rtl.", "hw.", "comb.", "seq.", "sv.")
 """Op prefixes of the Verilog path's levels (their round trips are tested apart, below)."""
 
-PENDING_VERILOG = pytest.mark.xfail(
-    strict=True,
-    reason="issue 11: the rtl and hw levels still use xDSL's #builtin.int and xDSL's hw.instance; the Verilog-path rework makes them round-trip (then remove this mark)",
-)
-
 
 ROUNDTRIP = upstream.RoundTrip()
 """One for the whole run: each module is printed once and each build's output parsed back once."""
@@ -143,7 +138,6 @@ def test_lit_roundtrip(build):
     assert not any(problems), _report(list(zip((c.label for c in cases), problems)))
 
 
-@PENDING_VERILOG
 @pytest.mark.parametrize("build", BUILDS)
 def test_lit_roundtrip_verilog_path(build):
     cases = [c for c in lit_cases()[0] if _is_verilog_path(c.module)]
@@ -209,7 +203,6 @@ def test_model_levels_roundtrip(model, build):
     assert not any(problems), _report(list(zip(chosen, problems)))
 
 
-@PENDING_VERILOG
 @pytest.mark.parametrize(("model", "build"), VERILOG_CASES)
 def test_model_verilog_levels_roundtrip(model, build):
     chosen = verilog_levels(model)

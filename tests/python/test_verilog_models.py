@@ -47,6 +47,7 @@ CONFIGS = {
 SLOW_CASES = {
     ("TFC_2W2A", True, "icarus"),
     ("TFC_2W2A", True, "verilator"),
+    ("qkeras_jettagging", True, "verilator"),  # 4,256 multipliers: a two-minute build (Icarus runs it)
 }
 
 pytestmark = pytest.mark.skipif(

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import os
 from collections import defaultdict
+from dataclasses import replace
 
 import numpy as np
 import onnx
@@ -180,8 +181,10 @@ class ImporterCore:
             v = self.env.get(name)
             if not isinstance(v, Act):
                 continue
-            if not v.pending and v.real.identity and v.real.exact and v.real.err == 0.0 and self.ranges[v.value].frac <= 0:
-                continue  # integers already: the rounding changes nothing
+            if not v.pending and v.real.identity and self.ranges[v.value].frac <= 0:
+                if not (v.real.exact and v.real.err == 0.0):
+                    self.set(name, replace(v, real=_rounded_bound(v.real)))
+                continue  # integers already: the rounding leaves fmlc's value as it is
             round_node = helper.make_node("Round", [name], [f"{name}__sanitized"], name=f"{node.name}__qonnx_sanitize")
             self.set(name, Act(v.value, v.shape, v.batch, v.order, v.real, v.pending + (round_node,), v.origin or name))
 
@@ -551,3 +554,11 @@ class _Where:
     def __init__(self, name: str):
         self.name = name
         self.op_type = "internal"
+
+
+def _rounded_bound(real: Real) -> Real:
+    """The bound after the reference rounds a value fmlc holds as an integer: if
+    ``|ref - x| <= err`` with ``x`` an integer, ``round(ref)`` is an integer within
+    ``err + 1/2`` of ``x``, so within ``floor(err + 1/2)``; a bound under 1/2 becomes exact."""
+    err = float(np.floor(real.err + 0.5))
+    return replace(real, exact=err == 0.0, err=err)

@@ -10,13 +10,13 @@
 
 // The graph in unsigned arithmetic: each input with its sign bit flipped (x + 8, unsigned);
 // 3 = 2 + 1 makes s = x0 + 2 x0 shared by both outputs (2 x0 + x0, its low bit passed
-// through); y0 adds x1 + 2 x1 to it, y1 subtracts x1 (adding ~x1); an operand another adder
-// computes for this one alone is read inverted (xor -1: Yosys then keeps the two adders
-// apart). No operand is sign-extended: every extension is zeros. The constants (the biases,
-// the inputs' offsets, the inversions' offsets and rounding to even integers' half) meet in
-// one adder per output (63 - ~u, 35 - ~u), so the rounding is a truncation plus clearing
-// the LSB on a tie (a zero dropped bit), with no incrementer; then the sign bit and a test
-// of the high bits saturate.
+// through), and t = x1 + 2 x1. y0 = s + t: t, an adder's output that only this adder reads,
+// enters as {1, t} (t plus a constant bit, so that Yosys keeps the two adders apart) minus
+// ~s; y1 = s - x1 adds ~x1. No operand is sign-extended: every extension is zeros. The
+// constants (the biases, the inputs' offsets, the inversions' offsets and rounding to even
+// integers' half) meet in one adder per output (-48 - ~y0, 35 - ~y1), so the rounding is a
+// truncation plus clearing the LSB on a tie (a zero dropped bit), with no incrementer; then
+// the sign bit and a test of the high bits saturate.
 // COMB-LABEL: hw.module @model_fc(in %x: i8, out y: i6)
 // COMB:         %[[X0:.*]] = comb.extract %x from 0 :  (i8) -> i4
 // COMB-NEXT:    %[[X1:.*]] = comb.extract %x from 4 :  (i8) -> i4
@@ -24,14 +24,17 @@
 // COMB-NEXT:    %[[U0:.*]] = comb.xor %[[X0]], %[[SIGN]] : i4
 // COMB-NEXT:    %[[U1:.*]] = comb.xor %[[X1]], %[[SIGN]] : i4
 // COMB:         %[[S:.*]] = comb.add %{{.*}}, %{{.*}} : i5
-// COMB:         %[[S3:.*]] = comb.concat %[[S]], %{{.*}} : i5, i1
+// COMB-NEXT:    %[[S3:.*]] = comb.concat %[[S]], %{{.*}} : i5, i1
+// COMB:         %[[T:.*]] = comb.add %{{.*}}, %{{.*}} : i5
+// COMB-NEXT:    %[[T3:.*]] = comb.concat %[[T]], %{{.*}} : i5, i1
+// COMB-NEXT:    %[[ONE:.*]] = hw.constant true
+// COMB-NEXT:    %[[KT:.*]] = comb.concat %[[ONE]], %[[T3]] : i1, i6
+// COMB:         %[[NS:.*]] = comb.xor %[[S3]], %{{.*}} : i6
+// COMB:         %[[Y0:.*]] = comb.sub %[[KT]], %{{.*}} : i7
 // COMB:         %[[N1:.*]] = comb.xor %[[U1]], %{{.*}} : i4
-// COMB:         comb.add %{{.*}}, %{{.*}} : i5
-// COMB:         comb.xor %{{.*}}, %{{.*}} : i6
-// COMB:         %[[Y0:.*]] = comb.add %{{.*}}, %{{.*}} : i7
-// COMB:         %[[Y1:.*]] = comb.add %{{.*}}, %[[S3]] : i6
+// COMB:         %[[Y1:.*]] = comb.add %[[S3]], %{{.*}} : i6
 // COMB:         %[[NY0:.*]] = comb.xor %[[Y0]], %{{.*}} : i7
-// COMB-NEXT:    %[[C0:.*]] = hw.constant 63 : i7
+// COMB-NEXT:    %[[C0:.*]] = hw.constant -48 : i7
 // COMB-NEXT:    comb.sub %[[C0]], %[[NY0]] : i7
 // COMB-NEXT:    %[[NY1:.*]] = comb.xor %[[Y1]], %{{.*}} : i6
 // COMB-NEXT:    %[[C1:.*]] = hw.constant 35 : i7
@@ -47,14 +50,15 @@
 // COMB-NEXT:    %[[FC:.*]] = hw.instance "fc" @model_fc(x: %x: i8) -> (y: i6)
 // COMB-NEXT:    hw.output %in_valid, %[[FC]] : i1, i6
 
-// One adder level per stage: the shared s is registered before the second level; what else
-// that level reads is delayed alongside it. The valid bit is delayed by the latency, with a
-// reset.
+// One adder level per stage: the second level's operands are registered (the shared s, and
+// {1, t}, ~s and ~x1 as that level reads them); the output adders are a stage later again.
+// The valid bit is delayed by the latency, with a reset.
 // PIPE-LABEL: hw.module @model_fc(in %clk: !seq.clock, in %x: i8, out y: i6)
 // PIPE:         %[[S:.*]] = comb.add %{{.*}}, %{{.*}} : i5
 // PIPE-NEXT:    %[[S3:.*]] = comb.concat %[[S]], %{{.*}} : i5, i1
-// PIPE:         %fc_s1_r0 = seq.compreg %[[S3]], %clk {name = "fc_s1_r0"} : i6
-// PIPE:         comb.add %{{.*}}, %fc_s1_r0 : i6
+// PIPE:         %fc_s1_r0 = seq.compreg %{{.*}}, %clk {name = "fc_s1_r0"} : i7
+// PIPE:         comb.sub %fc_s1_r0, %{{.*}} : i7
+// PIPE:         %fc_s1_r{{[0-9]+}} = seq.compreg %[[S3]], %clk {name = "fc_s1_r{{[0-9]+}}"} : i6
 // PIPE:         %fc_s2_r{{[0-9]+}} = seq.compreg %{{.*}}, %clk {name = "fc_s2_r{{[0-9]+}}"} : i7
 // PIPE-LABEL: hw.module @model(
 // PIPE-SAME:    attributes {fmlc.latency = 2 : i64}
