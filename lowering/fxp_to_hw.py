@@ -231,7 +231,7 @@ def _thresholded_relu(op, env):
     # x > alpha  <=>  code > floor(alpha * 2**F)
     limit = int(np.floor(Fraction(op.alpha.value.data) * Fraction(2) ** f.frac))
     zero = Sig.const(0, 0)
-    env.tensors[op.result] = _map(lambda x: L.cast(L.mux(L.lt_const(x, limit + 1), zero, x), dst), env[op.input])
+    env.tensors[op.result] = _map(lambda x: L.cast(L.mux(L.lt_const(L.on_grid(x, f.frac), limit + 1), zero, x), dst), env[op.input])
 
 
 @lowering(fxp.TableOp)
@@ -367,7 +367,7 @@ def _multithreshold(op, env):
     bi, bi_frac = fixed.code_of_float_exact(op.out_bias.value.data)
     out = np.empty(x.shape, dtype=object)
     for idx in np.ndindex(x.shape):
-        v = L.shift_up(x[idx], frac - fx.frac)
+        v = L.on_grid(x[idx], frac)
         # count of thresholds <= x: one comparison each (sorted, so the count is monotone)
         hits = [L.logic("not", L.lt_const(v, int(t))) for t in thr[idx[-1]]]
         count = L.sum_terms([(h, 1) for h in hits])

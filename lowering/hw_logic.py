@@ -284,6 +284,15 @@ class Logic:
         v = self.concat([a.value, self.constant(0, n)])
         return Sig(v, a.width + n, a.signed, a.frac + n, a.lo << n, a.hi << n, a.stage, a.depth)
 
+    def on_grid(self, a: Sig, frac: int) -> Sig:
+        """a with its code read at ``frac`` fractional bits, as a format of that grid holds it.
+        A Sig may sit on a coarser grid than its op's type (constants and adders drop trailing
+        zero bits); wherever codes are compared with constants or index a table, they must
+        first come back to the type's grid."""
+        if a.frac > frac:
+            raise AssertionError(f"a signal at {a.frac} fractional bits read at {frac}: it would lose bits")
+        return self.shift_up(a, frac - a.frac)
+
     def scale(self, a: Sig, by: int) -> Sig:
         """``a * 2**by``: the same code read on a coarser grid (no logic)."""
         if a.is_const:
@@ -632,6 +641,7 @@ class Logic:
 
     def lookup(self, x: Sig, table: np.ndarray, in_fmt: FixedFormat, out_frac: int) -> Sig:
         """``table[code(x) - min_code]`` (codes of the result format)."""
+        x = self.on_grid(x, in_fmt.frac)
         offset = in_fmt.min_code
         reach = table[x.lo - offset : x.hi - offset + 1]
         lo, hi = int(reach.min()), int(reach.max())

@@ -226,3 +226,22 @@ def test_fuzz_graphs_through_cuda_host_path(tiny_cases, tmp_path):
     results = check_cuda_host(tiny_cases, tmp_path)
     bad = [r.line() for r in results if r.status != "exact"]
     assert len(results) == len(tiny_cases) and not bad, "\n".join(bad)
+
+
+def test_verilog_table_reads_its_index_on_the_input_grid(tmp_path):
+    """Fuzz seed 19: a dense layer's adder graph ends some lanes on a grid one bit coarser than
+    the accumulator's type (trailing zero bits dropped); the table after it must index with the
+    code on the type's grid.  (It read the coarse code: half the value in 38 of 128 outputs.)"""
+    from qonnx_fuzz.targets import _emulated, _same, fmlc_module
+
+    from fmlc.driver import CompileOptions, compile_model, run_compiled
+
+    missing = _target_missing("verilog")
+    if missing:
+        pytest.skip(missing)
+    case = make_case(19, 32)
+    module, _ = fmlc_module(case)
+    assert any(op.name == "fxp.table" for op in module.walk()), "seed 19 no longer builds the table this test is about"
+    folder = compile_model(module, tmp_path / "fz19", CompileOptions(target="verilog", name="fz19"))
+    ok, why = _same(run_compiled(folder, [case.x], backend="icarus", raw=True), _emulated(module, case.x))
+    assert ok, why
