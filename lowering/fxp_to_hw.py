@@ -159,6 +159,8 @@ def _biased_cast(env: Env, op, relu: bool) -> bool:
             if relu and not skip and a.lo < 0:
                 a = L.mux(L.lt_const(a, 0), Sig.const(0, 0), a)
             return L.cast(a, dst)
+        if (r * Fraction(2) ** a.frac).denominator != 1:  # a sits on a coarser grid than r (trailing zeros dropped)
+            a = L.on_grid(a, src.frac)
         return L.cast(a, dst, biased=_code(r, a.frac), relu=relu and not skip)
 
     env.tensors[op.result] = _map(one, x, rs)
@@ -561,8 +563,8 @@ def _adder_graph(op: rtl.AdderGraphOp, env):
     grid = _Grid(max(t.format.frac for t in {v.type for v in op.block.args} | {o.results[0].type for o in body}))
     r = 0
     fold = env.rounding_fold(op.result)
-    if fold is not None and (fold[1] * 2**grid.frac).denominator == 1:
-        r = int(fold[1] * 2**grid.frac)
+    if fold is not None and (fold[1] * Fraction(2) ** grid.frac).denominator == 1:  # grid.frac may be negative
+        r = int(fold[1] * Fraction(2) ** grid.frac)
     steps = []  # the body once, as (kind, result, operands, data): read per row without xDSL
     formats: dict[object, FixedFormat] = {}  # result type -> its format (types repeat)
     for o in body:
@@ -605,7 +607,7 @@ def _adder_graph(op: rtl.AdderGraphOp, env):
             else:
                 # the constant is added to ~u (u's bits inverted: ~u = ones - u), so that Yosys
                 # does not merge the adder computing u into this one (see _combine)
-                rs[lead + (k,)] = Fraction(r, 2**grid.frac) if r else 0
+                rs[lead + (k,)] = r / Fraction(2) ** grid.frac if r else 0
                 (u,), _, _ = L.sync([off.u], ADD_COST)  # registered as it is, inverted after the register
                 off = _Offset(u, off.sign, off.c)
                 ones = grid.ones(off.u)
