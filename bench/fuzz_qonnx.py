@@ -7,10 +7,14 @@ importer's cases 2 (tables, thresholds), 3 (bounded) and 4 (refused); the time t
 ``--localize`` every violation is cut down to the first quantizer where fmlc and the reference
 part, and the violations are grouped by what feeds that quantizer.  With ``--targets K``, K small
 imported graphs go through every target (HLS C-sim, Verilator, Icarus, CUDA host path) against
-the emulator.  Deterministic for a given seed range.
+the emulator; with ``--compile K``, K imported graphs (up to 2,000 parameters) are only compiled
+for every target, and each compile is sorted into written, refused (a clean ``CompileError``
+naming the node) and internal errors (anything else: a lowering that failed, a verifier, an
+assertion).  Deterministic for a given seed range.
 
     python bench/fuzz_qonnx.py [--start 0] [--count 5000] [--samples 64] [--jobs 1]
-                               [--small] [--localize] [--targets 50] [--list 20] [--json out.jsonl]
+                               [--small] [--localize] [--targets 50] [--compile 300]
+                               [--list 20] [--json out.jsonl]
 """
 
 from __future__ import annotations
@@ -168,6 +172,43 @@ def print_target_table(count: int, small_start: int) -> None:
         print("  " + r.line()[:300])
 
 
+def compile_outcome(module, folder: Path, target: str) -> tuple[str, str]:
+    """("written" | "refused" | "internal", message) for one compile."""
+    from fmlc.driver import CompileError, CompileOptions, compile_model
+
+    try:
+        compile_model(module, folder, CompileOptions(target=target, name="fz"))
+        return "written", ""
+    except CompileError as err:
+        text = str(err)
+        # a lowering that raised something unforeseen is wrapped as "lowering OP failed: TYPE: ..."
+        return ("internal" if " failed: " in text else "refused"), text
+    except Exception as err:  # noqa: BLE001 - what the table is for
+        return "internal", f"{type(err).__name__}: {err}"
+
+
+def print_compile_table(count: int, start: int, listed: int) -> None:
+    from qonnx_fuzz.targets import small_cases
+
+    items = small_cases(count, start=start, max_size=2000, n_samples=4)
+    rows = collections.defaultdict(collections.Counter)
+    internal = []
+    t0 = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix="fmlc-fuzz-compile-") as tmp:
+        for case, module in items:
+            for target in ("hls", "verilog", "cuda"):
+                status, why = compile_outcome(module, Path(tmp) / f"{target}_{case.seed}", target)
+                rows[target][status] += 1
+                if status == "internal":
+                    internal.append(f"seed {case.seed} {target}: {why[:300]}")
+    print(f"\ncompile only: {len(items)} imported fuzz graphs (seeds from {start}), {time.perf_counter() - t0:.0f} s")
+    print(f"{'target':<10}{'written':>9}{'refused':>9}{'internal':>10}")
+    for target, c in rows.items():
+        print(f"{target:<10}{c['written']:>9}{c['refused']:>9}{c['internal']:>10}")
+    for line in internal[:listed]:
+        print("  " + line)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--start", type=int, default=0)
@@ -177,6 +218,7 @@ def main() -> None:
     parser.add_argument("--small", action="store_true", help="the suite's small graphs")
     parser.add_argument("--localize", action="store_true", help="cut every violation down to its first differing quantizer (slow)")
     parser.add_argument("--targets", type=int, default=0, help="small graphs per target through HLS/Verilog/CUDA host (0: none)")
+    parser.add_argument("--compile", type=int, default=0, help="imported graphs compiled (not run) for every target (0: none)")
     parser.add_argument("--list", type=int, default=10, help="violations to list")
     parser.add_argument("--json", type=Path, help="write one JSON line a graph")
     args = parser.parse_args()
@@ -206,6 +248,8 @@ def main() -> None:
         print_fuzz_tables(recs, seconds, args)
     if args.targets:
         print_target_table(args.targets, args.start)
+    if args.compile:
+        print_compile_table(args.compile, args.start, args.list)
 
 
 if __name__ == "__main__":

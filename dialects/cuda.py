@@ -1168,6 +1168,9 @@ class QuantizeOp(IRDLOperation):
         _check_int_attr(self, "width", self.width.value.data, 1, self.MAX_WIDTH)
         if not is_int(self.result.type):
             raise VerifyException(f"'cuda.quantize' result must be a C integer type, got {self.result.type}")
+        # float bits are a word, not a value: a narrower type would only fit them by accident
+        if any(c.type != int_type(32, True) for c in self.consts):
+            raise VerifyException("'cuda.quantize' step constants are float32 bits in si32")
 
 
 @irdl_op_definition

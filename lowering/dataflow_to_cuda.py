@@ -366,11 +366,14 @@ class ModelLowering:
 
     # -- globals ------------------------------------------------------------------------
 
-    def global_array(self, codes: np.ndarray, name: str, doc: str, space: str = "constant") -> SSAValue:
-        """A ``cuda.global`` holding ``codes`` (narrowest type); returns the name to get it by."""
+    def global_array(self, codes: np.ndarray, name: str, doc: str, space: str = "constant", elem: IntegerType | None = None) -> SSAValue:
+        """A ``cuda.global`` holding ``codes`` (narrowest type unless ``elem`` pins one); returns the name to get it by.
+
+        Pin ``elem`` for bit patterns (packed bytes, float bits): narrowing by value would pick a
+        type by accident (small words became ui16), and their users need the 32-bit word."""
         flat = np.asarray(codes).reshape(-1).astype(object)
         lo, hi = (int(min(flat)), int(max(flat))) if flat.size else (0, 0)
-        elem = type_for_values(lo, hi, doc)
+        elem = elem or type_for_values(lo, hi, doc)
         nbytes = max(flat.size, 1) * elem.width.data // 8
         if space == "constant" and self.constant_bytes + nbytes > CONSTANT_BUDGET:
             space = "global"  # constant memory is full: the rest is read through the cache
@@ -575,7 +578,7 @@ class ModelLowering:
                 for c in step[1:]:
                     if isinstance(c, np.ndarray):
                         bits = np.broadcast_to(c.astype(np.float32), shape).reshape(-1).view(np.int32).astype(np.int64)
-                        arrays.append(b.add(cuda.GetGlobalOp(self.global_array(bits, f"quantize_step{k}", f"fxp.quantize step {k} ({step[0]}): float32 bits per element"))).result)
+                        arrays.append(b.add(cuda.GetGlobalOp(self.global_array(bits, f"quantize_step{k}", f"fxp.quantize step {k} ({step[0]}): float32 bits per element", elem=SI32))).result)
         with b.loop(n, unroll_for(n, 1, BOUNDARY_UNROLL)) as i:
             consts = [b.load(a, i) for a in arrays]
             v = b.add(cuda.QuantizeOp(b.load(fn.block.args[0], i), in_t, ftype, fmt, scale, offset, steps, consts)).result
@@ -712,8 +715,8 @@ class OpLowering:
             return t.array
         return self.b.add(cuda.GetGlobalOp(self.m.global_array(t.codes, f"{self.layer}_{name}", f"{name} of {self.layer}: {t.fmt}", space))).result
 
-    def const_array(self, codes: np.ndarray, name: str, doc: str, space: str = "constant") -> SSAValue:
-        return self.b.add(cuda.GetGlobalOp(self.m.global_array(codes, f"{self.layer}_{name}", doc, space))).result
+    def const_array(self, codes: np.ndarray, name: str, doc: str, space: str = "constant", elem: IntegerType | None = None) -> SSAValue:
+        return self.b.add(cuda.GetGlobalOp(self.m.global_array(codes, f"{self.layer}_{name}", doc, space, elem))).result
 
     def run(self) -> tuple[int, str]:
         handler = getattr(self, "lower_" + self.op.name.split(".")[1], None)
@@ -874,7 +877,7 @@ class OpLowering:
         padded = np.zeros((m, kw * 4), dtype=np.int64)
         padded[:, :k] = np.array(w, dtype=np.int64).T
         words = padded.astype(np.int8 if w_signed else np.uint8).view(np.int32).reshape(m, kw)
-        wp = self.const_array(words, "w4", f"weights of {self.layer}, 4 int8 a word along k: [{m}][{kw}]")
+        wp = self.const_array(words, "w4", f"weights of {self.layer}, 4 int8 a word along k: [{m}][{kw}]", elem=SI32)  # cuda.dp4a takes si32 words
         b.comment(f"{self.layer}: y[m] = cast<{self.out.fmt}>(b[m] + sum_k x[k] * w[k][m]) with __dp4a (exact int8 products, int32 sums)")
         byte_t = cuda.int_type(8, x_signed)
         with b.loop(positions, unroll_for(positions, kw * m, self.limit), "p") as p:

@@ -228,10 +228,18 @@ def test_fuzz_graphs_through_cuda_host_path(tiny_cases, tmp_path):
     assert len(results) == len(tiny_cases) and not bad, "\n".join(bad)
 
 
-def test_verilog_table_reads_its_index_on_the_input_grid(tmp_path):
-    """Fuzz seed 19: a dense layer's adder graph ends some lanes on a grid one bit coarser than
-    the accumulator's type (trailing zero bits dropped); the table after it must index with the
-    code on the type's grid.  (It read the coarse code: half the value in 38 of 128 outputs.)"""
+VERILOG_GRID_SEEDS = {
+    19: "a dense layer's adder graph ends some lanes one bit coarser than the accumulator's type "
+    "(trailing zero bits dropped); the table after it read the coarse code: half the value",
+    3053: "a biased relu input sat on a grid coarser than its rounding constant (internal error)",
+    3081: "an adder graph on a grid of negative fractional bits (2**frac a float: internal error)",
+}
+"""Fuzz graphs the Verilog target once got wrong: a Sig may sit on a coarser grid than its
+type, and every reader of codes (tables, thresholds, rounding constants) must allow for it."""
+
+
+@pytest.mark.parametrize("seed", sorted(VERILOG_GRID_SEEDS))
+def test_verilog_reads_codes_on_the_types_grid(seed, tmp_path):
     from qonnx_fuzz.targets import _emulated, _same, fmlc_module
 
     from fmlc.driver import CompileOptions, compile_model, run_compiled
@@ -239,9 +247,22 @@ def test_verilog_table_reads_its_index_on_the_input_grid(tmp_path):
     missing = _target_missing("verilog")
     if missing:
         pytest.skip(missing)
-    case = make_case(19, 32)
+    case = make_case(seed, 32)
     module, _ = fmlc_module(case)
-    assert any(op.name == "fxp.table" for op in module.walk()), "seed 19 no longer builds the table this test is about"
-    folder = compile_model(module, tmp_path / "fz19", CompileOptions(target="verilog", name="fz19"))
+    folder = compile_model(module, tmp_path / f"fz{seed}", CompileOptions(target="verilog", name=f"fz{seed}"))
     ok, why = _same(run_compiled(folder, [case.x], backend="icarus", raw=True), _emulated(module, case.x))
-    assert ok, why
+    assert ok, f"{VERILOG_GRID_SEEDS[seed]}: {why}"
+
+
+@pytest.mark.parametrize("seed", [3035, 3059])
+def test_cuda_dp4a_weight_words_stay_si32(seed, tmp_path):
+    """Fuzz seeds 3035 and 3059: a dp4a layer's packed weight words were all small, so the
+    constant array was narrowed by value to ui16 and cuda.dp4a (si32 operands) failed to verify."""
+    from qonnx_fuzz.targets import check_cuda_host, fmlc_module
+
+    case = make_case(seed, 32)
+    module, _ = fmlc_module(case)
+    results = check_cuda_host([(case, module)], tmp_path)
+    assert [r.status for r in results] == ["exact"], "\n".join(r.line() for r in results)
+    model = (tmp_path / f"cuda_{seed}" / f"fz{seed}_model.cuh").read_text()
+    assert "fmlc_dp4a_" in model, f"seed {seed} no longer lowers a layer to dp4a, which this test is about"

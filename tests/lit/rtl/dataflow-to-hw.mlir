@@ -50,15 +50,17 @@
 // COMB-NEXT:    %[[FC:.*]] = hw.instance "fc" @model_fc(x: %x: i8) -> (y: i6)
 // COMB-NEXT:    hw.output %in_valid, %[[FC]] : i1, i6
 
-// One adder level per stage: the second level's operands are registered (the shared s, and
-// {1, t}, ~s and ~x1 as that level reads them); the output adders are a stage later again.
-// The valid bit is delayed by the latency, with a reset.
+// One adder level per stage: the first level's sums s and t are registered (t padded as
+// {t, x1's low bit}); the second level reads {1, t} and ~s behind the registers; the output
+// adders are a stage later again. The valid bit is delayed by the latency, with a reset.
 // PIPE-LABEL: hw.module @model_fc(in %clk: !seq.clock, in %x: i8, out y: i6)
 // PIPE:         %[[S:.*]] = comb.add %{{.*}}, %{{.*}} : i5
 // PIPE-NEXT:    %[[S3:.*]] = comb.concat %[[S]], %{{.*}} : i5, i1
-// PIPE:         %fc_s1_r0 = seq.compreg %{{.*}}, %clk {name = "fc_s1_r0"} : i7
-// PIPE:         comb.sub %fc_s1_r0, %{{.*}} : i7
-// PIPE:         %fc_s1_r{{[0-9]+}} = seq.compreg %[[S3]], %clk {name = "fc_s1_r{{[0-9]+}}"} : i6
+// PIPE:         %fc_s1_r0 = seq.compreg %[[S3]], %clk {name = "fc_s1_r0"} : i6
+// PIPE:         %fc_s1_r1 = seq.compreg %{{.*}}, %clk {name = "fc_s1_r1"} : i6
+// PIPE:         %[[KT:.*]] = comb.concat %{{.*}}, %fc_s1_r1 : i1, i6
+// PIPE:         %[[NS:.*]] = comb.xor %fc_s1_r0, %{{.*}} : i6
+// PIPE:         comb.sub %[[KT]], %{{.*}} : i7
 // PIPE:         %fc_s2_r{{[0-9]+}} = seq.compreg %{{.*}}, %clk {name = "fc_s2_r{{[0-9]+}}"} : i7
 // PIPE-LABEL: hw.module @model(
 // PIPE-SAME:    attributes {fmlc.latency = 2 : i64}
