@@ -50,7 +50,7 @@ from fmlc.dialects.fxp import element_format, shape_of
 from fmlc.fixed import FixedFormat
 from fmlc.ir import UniqueNames, identifier, main_function, op_label
 from fmlc.lowering.fxp_to_hw import Env, lower_op
-from fmlc.lowering.hw_logic import Logic, LoweringError, Sig
+from fmlc.lowering.hw_logic import Logic, LoweringBug, LoweringError, Sig
 from fmlc.lowering.hw_builder import CLOCK, BuilderError, CirctDesign
 
 LATENCY_ATTR = "fmlc.latency"
@@ -334,7 +334,7 @@ class _Builder:
                 except LoweringError:
                     raise
                 except Exception as err:  # a bug or an unforeseen case: name where it happened
-                    raise LoweringError(f"node '{env.layer}': lowering {op_label(op)} failed: {type(err).__name__}: {err}") from err
+                    raise LoweringBug(f"node '{env.layer}': lowering {op_label(op)} failed: {type(err).__name__}: {err}") from err
         term = nodes[-1].block.last_op
         out_ports = [Port(n, shape_of(v), element_format(v)) for n, v in zip(_tensor_ports("y", len(term.values)), term.values)]
         outs, out_arrivals = [], []

@@ -39,6 +39,12 @@ class LoweringError(RuntimeError):
     """An operation cannot become hardware as written; the message names the op and why."""
 
 
+class LoweringBug(RuntimeError):
+    """A lowering raised something unforeseen: a bug in fmlc, not a limit of the input.  Kept
+    apart from ``LoweringError`` so that the command line reports it as an internal error
+    (exit 70), with the node where it happened."""
+
+
 # ============================================================================================
 # Signals
 # ============================================================================================
