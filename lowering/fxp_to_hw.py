@@ -448,8 +448,15 @@ class _Grid:
     frac: int
 
     def code(self, code: int, frac: int) -> int:
-        """A code on grid ``frac`` as a code on this grid."""
-        return code << (self.frac - frac)
+        """A code on grid ``frac`` as a code on this grid.  A finer grid than this one only
+        occurs for constants that lie on this grid too (a zero written at ``frac`` 0 in a
+        graph whose grid is coarser than 1)."""
+        shift = self.frac - frac
+        if shift >= 0:
+            return code << shift
+        if code & ((1 << -shift) - 1):
+            raise AssertionError(f"code {code} at {frac} fractional bits is not on the graph's grid ({self.frac})")
+        return code >> -shift
 
     def top(self, s: Sig) -> int:
         """The bit just above an unsigned signal's bits."""

@@ -233,6 +233,7 @@ VERILOG_GRID_SEEDS = {
     "(trailing zero bits dropped); the table after it read the coarse code: half the value",
     3053: "a biased relu input sat on a grid coarser than its rounding constant (internal error)",
     3081: "an adder graph on a grid of negative fractional bits (2**frac a float: internal error)",
+    5014: "a convolution's zero padding (frac 0) in an adder graph whose grid is coarser than 1 (internal error)",
 }
 """Fuzz graphs the Verilog target once got wrong: a Sig may sit on a coarser grid than its
 type, and every reader of codes (tables, thresholds, rounding constants) must allow for it."""
