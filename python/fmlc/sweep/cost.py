@@ -1,7 +1,8 @@
 """What a compiled point costs, read from its target's own tools and reports.
 
-- Verilog: Yosys ``synth_xilinx -flatten -nodsp`` (LUT, FF, CARRY, DSP cells and the
-  ``ltp -noff`` depth, through ``fmlc.targets.verilog.synthesize``), latency in cycles from
+- Verilog: Yosys ``synth_xilinx -flatten -nodsp`` through ``fmlc.targets.verilog.synthesize``:
+  LUT, FF, CARRY and DSP cells, and the register-to-register depth of the mapped netlist
+  (``fmlc.targets.rtl_depth``: LUT levels and estimated ns); latency in cycles from
   ``verilog.json``;
 - HLS: the schedule of the dataflow IR the HLS report prints: latency (sum over layers), II
   (the worst layer's), multiplications per sample and a DSP estimate (per layer
@@ -43,14 +44,14 @@ def verilog_cost(out: Path, options: dict) -> dict:
     require("yosys", "install Yosys (`apt-get install -y yosys`) on the workers")
     meta = json.loads((out / META).read_text())
     top = meta["top"]
-    stat_file, ltp_file = FLOWS[VERILOG_FLOW]
+    stat_file, netlist_file = FLOWS[VERILOG_FLOW]
     script = "\n".join(
         [
             f"read_verilog -sv {top}.sv",
             f"hierarchy -top {top}",
             f"{VERILOG_FLOW} -top {top}",
             f"tee -q -o {stat_file} stat",
-            f"tee -q -o {ltp_file} ltp -noff",
+            f"write_json {netlist_file}",  # the register-to-register depth reads the mapped netlist
             "",
         ]
     )
@@ -61,6 +62,7 @@ def verilog_cost(out: Path, options: dict) -> dict:
         "carry": stats["carry"],
         "dsp": stats["dsp"],
         "depth": stats["depth"],
+        "depth_ns": stats.get("depth_ns"),
         "latency_cycles": int(meta["latency"]),
     }
 

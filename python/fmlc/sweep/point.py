@@ -20,12 +20,12 @@ import time
 import traceback
 from pathlib import Path
 
-RECORD_VERSION = 1
+RECORD_VERSION = 2
 """Bumped when what a record holds changes: part of every point's key."""
 
 QUALITY_FIELDS = ("samples", "accuracy", "fidelity", "max_abs_error")
 COST_FIELDS = (
-    "lut", "ff", "carry", "dsp", "depth", "latency_cycles",  # verilog (latency: also hls)
+    "lut", "ff", "carry", "dsp", "depth", "depth_ns", "latency_cycles",  # verilog (latency: also hls)
     "ii", "mults", "dsp_estimate",  # hls
     "registers", "smem_bytes", "spill_bytes", "stack_bytes",  # cuda
 )  # fmt: skip

@@ -127,7 +127,7 @@ def _swept(settings: list[dict]) -> list[str]:
 
 def _target_columns(target: str) -> list[str]:
     return {
-        "verilog": ["lut", "ff", "carry", "dsp", "depth", "latency_cycles"],
+        "verilog": ["lut", "ff", "carry", "dsp", "depth", "depth_ns", "latency_cycles"],
         "hls": ["dsp_estimate", "mults", "latency_cycles", "ii"],
         "cuda": ["registers", "smem_bytes", "spill_bytes"],
     }.get(target, [])

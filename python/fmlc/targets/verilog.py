@@ -170,10 +170,14 @@ class VerilogTarget:
             return "\n".join(lines) + "\n"
         require("yosys", "install Yosys (`apt-get install -y yosys`)")
         stats = synthesize(out / f"{top}.sv", top)
-        lines.append(f"{'flow':<28}{'LUT':>9}{'FF':>9}{'CARRY':>8}{'DSP':>6}{'cells':>9}{'depth':>7}")
+        lines.append(f"{'flow':<28}{'LUT':>9}{'FF':>9}{'CARRY':>8}{'DSP':>6}{'cells':>9}{'depth':>7}{'est. ns':>9}")
         for flow, s in stats.items():
-            lines.append(f"{flow:<28}{s['lut']:>9}{s['ff']:>9}{s['carry']:>8}{s['dsp']:>6}{s['cells']:>9}{s['depth']:>7}")
-        lines.append("(depth: longest combinational path in cells, registers excluded: Yosys ltp -noff)")
+            ns = f"{s['depth_ns']:.2f}" if s.get("depth_ns") is not None else "-"
+            lines.append(f"{flow:<28}{s['lut']:>9}{s['ff']:>9}{s['carry']:>8}{s['dsp']:>6}{s['cells']:>9}{s['depth']:>7}{ns:>9}")
+        lines.append(
+            "(depth: the longest register-to-register path. Xilinx flows: its LUT levels, and its delay estimated in "
+            "fmlc.targets.rtl_depth's model of a 7-series slice; generic flow: Yosys ltp -noff, in cells)"
+        )
         return "\n".join(lines) + "\n"
 
 
@@ -506,11 +510,11 @@ design -save rtl
 tee -q -o synth_xilinx.log log -stdout
 synth_xilinx -flatten -top {top}
 tee -o stat_xilinx.txt stat
-tee -o ltp_xilinx.txt ltp -noff
+write_json netlist_xilinx.json
 design -load rtl
 synth_xilinx -flatten -nodsp -top {top}
 tee -o stat_xilinx_nodsp.txt stat
-tee -o ltp_xilinx_nodsp.txt ltp -noff
+write_json netlist_xilinx_nodsp.json
 design -load rtl
 synth -flatten -top {top}
 tee -o stat_generic.txt stat
@@ -519,10 +523,14 @@ tee -o ltp_generic.txt ltp -noff
 
 
 FLOWS = {
-    "synth_xilinx -flatten": ("stat_xilinx.txt", "ltp_xilinx.txt"),
-    "synth_xilinx -flatten -nodsp": ("stat_xilinx_nodsp.txt", "ltp_xilinx_nodsp.txt"),
+    "synth_xilinx -flatten": ("stat_xilinx.txt", "netlist_xilinx.json"),
+    "synth_xilinx -flatten -nodsp": ("stat_xilinx_nodsp.txt", "netlist_xilinx_nodsp.json"),
     "synth -flatten (generic)": ("stat_generic.txt", "ltp_generic.txt"),
 }
+"""Per flow: the ``stat`` file and where its depth comes from.  After ``synth_xilinx`` that is
+the mapped netlist (``write_json``), read by ``rtl_depth`` (Yosys's ``ltp -noff`` does not cut
+paths at Xilinx flip-flops, so it would give a pipelined design's whole chain); after generic
+``synth``, ``ltp -noff``, which knows Yosys's own flip-flop cells."""
 
 
 def synthesize(source: Path, top: str, flows: tuple[str, ...] | None = None, script: str | None = None) -> dict[str, dict]:
@@ -538,12 +546,28 @@ def synthesize(source: Path, top: str, flows: tuple[str, ...] | None = None, scr
         if proc.returncode != 0:
             raise CompileError(f"verilog: yosys failed:\n{(proc.stdout + proc.stderr)[-3000:]}")
         stats = {}
-        for flow, (stat_file, ltp_file) in FLOWS.items():
+        for flow, (stat_file, depth_file) in FLOWS.items():
             if flows is not None and flow not in flows:
                 continue
-            if (tmp / stat_file).exists():
-                stats[flow] = parse_stat((tmp / stat_file).read_text(), (tmp / ltp_file).read_text() if (tmp / ltp_file).exists() else "")
+            if not (tmp / stat_file).exists():
+                continue
+            depth_path = tmp / depth_file
+            if depth_file.endswith(".json"):
+                stats[flow] = parse_stat((tmp / stat_file).read_text())
+                if depth_path.exists():
+                    stats[flow].update(_stage_depth(depth_path, top))
+            else:
+                stats[flow] = parse_stat((tmp / stat_file).read_text(), depth_path.read_text() if depth_path.exists() else "")
         return stats
+
+
+def _stage_depth(netlist: Path, top: str) -> dict:
+    """The worst register-to-register path of a mapped netlist: LUT levels (``depth``), its
+    estimated delay and its CARRY4 cells (``fmlc.targets.rtl_depth``'s delay model)."""
+    from fmlc.targets.rtl_depth import depth_of_netlist
+
+    d = depth_of_netlist(json.loads(netlist.read_text()), top)
+    return {"depth": d.luts, "depth_ns": round(d.delay_ns, 3), "depth_carry4": d.carries}
 
 
 def parse_stat(stat: str, ltp: str = "") -> dict:
