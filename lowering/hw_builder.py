@@ -152,9 +152,14 @@ class ModuleBuilder:
         self._ip = ir.InsertionPoint(self.block)
         self._create = ir.Operation.create
         self._attr = ir.IntegerAttr.get
+        self._types = design._types  # read directly in _new (tens of thousands of calls)
+        self._loc = design.loc
 
     def _new(self, name: str, width: int, operands: Sequence[Wire], attributes: dict | None = None) -> Wire:
-        op = self._create(name, results=[self.design.type(width)], operands=[o.value for o in operands], attributes=attributes, loc=self.design.loc, ip=self._ip)
+        t = self._types.get(width)
+        if t is None:
+            t = self.design.type(width)
+        op = self._create(name, results=[t], operands=[o.value for o in operands], attributes=attributes, loc=self._loc, ip=self._ip)
         return Wire(op.result, width)
 
     def width(self, v: Wire) -> int:
