@@ -83,13 +83,19 @@ class FixedType(ParametrizedAttribute, TypeAttribute):
 
     @property
     def format(self) -> FixedFormat:
-        return FixedFormat(
-            self.width.data,
-            self.int_bits.data,
-            self.signedness.data == "signed",
-            self.rounding.data,
-            self.overflow.data,
-        )
+        # kept on the instance (immutable): the passes and lowerings read it once per op they
+        # visit; not a cached_property, which xDSL would take for a parameter
+        fmt = self.__dict__.get("_format")
+        if fmt is None:
+            fmt = FixedFormat(
+                self.width.data,
+                self.int_bits.data,
+                self.signedness.data == "signed",
+                self.rounding.data,
+                self.overflow.data,
+            )
+            self.__dict__["_format"] = fmt
+        return fmt
 
     def verify(self) -> None:
         if self.signedness.data not in ("signed", "unsigned"):

@@ -191,11 +191,14 @@ class Logic:
 
     def sync(self, sigs: Sequence[Sig], cost: int) -> tuple[list[Sig], int, int]:
         """Bring operands to one stage for an op of ``cost`` adder levels: (operands, stage, depth after)."""
-        live = [s for s in sigs if not s.is_const and s.stage >= 0]
-        if not live:  # constants and static (configuration) values only: no timing
+        stage = depth = -1  # the latest stage of a timed operand, and its deepest depth there
+        for s in sigs:  # one loop, no generators: called for every adder of every row
+            if s.stage > stage and not s.is_const:
+                stage, depth = s.stage, s.depth
+            elif s.stage == stage and s.depth > depth and not s.is_const:
+                depth = s.depth
+        if stage < 0:  # constants and static (configuration) values only: no timing
             return list(sigs), -1, 0
-        stage = max(s.stage for s in live)
-        depth = max(s.depth for s in live if s.stage == stage)
         if self.budget and cost and depth + cost > self.budget:
             stage, depth = stage + 1, 0
         return [self.delay(s, stage) for s in sigs], stage, depth + cost
