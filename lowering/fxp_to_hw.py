@@ -568,16 +568,15 @@ def _adder_graph(op: rtl.AdderGraphOp, env):
     outputs = op.block.last_op.values
     m = shape_of(op.result)[-1]
     grid = _Grid(max(t.format.frac for t in {v.type for v in op.block.args} | {o.results[0].type for o in body}))
+    lsb = Fraction(2) ** -grid.frac  # grid.frac may be negative: exact, never a float
     r = 0
     fold = env.rounding_fold(op.result)
-    if fold is not None and (fold[1] * Fraction(2) ** grid.frac).denominator == 1:  # grid.frac may be negative
-        r = int(fold[1] * Fraction(2) ** grid.frac)
+    if fold is not None and (fold[1] / lsb).denominator == 1:
+        r = int(fold[1] / lsb)
     steps = []  # the body once, as (kind, result, operands, data): read per row without xDSL
-    formats: dict[object, FixedFormat] = {}  # result type -> its format (types repeat)
     for o in body:
         result, operands = o.results[0], tuple(o.operands)
-        t = result.type
-        fmt = formats.get(t) or formats.setdefault(t, t.format)
+        fmt = result.type.format
         if isinstance(o, rtl.ShiftOp):
             steps.append(("shift", result, operands, o.shift))
         elif isinstance(o, rtl.AddOp | rtl.SubOp):
@@ -614,7 +613,7 @@ def _adder_graph(op: rtl.AdderGraphOp, env):
             else:
                 # the constant is added to ~u (u's bits inverted: ~u = ones - u), so that Yosys
                 # does not merge the adder computing u into this one (see _combine)
-                rs[lead + (k,)] = r / Fraction(2) ** grid.frac if r else 0
+                rs[lead + (k,)] = r * lsb if r else 0
                 (u,), _, _ = L.sync([off.u], ADD_COST)  # registered as it is, inverted after the register
                 off = _Offset(u, off.sign, off.c)
                 ones = grid.ones(off.u)

@@ -250,9 +250,9 @@ def test_report_small_design(tmp_path):
     lut, ff, dsp, depth, ns = int(nodsp[-7]), int(nodsp[-6]), int(nodsp[-4]), int(nodsp[-2]), float(nodsp[-1])
     assert lut > 0 and ff > 0 and dsp == 0 and depth > 0 and ns > 0
     # one adder level a stage: a stage is a few LUTs deep, not the whole network's path
-    whole = int(rows["synth -flatten (generic)"][-2])  # ltp -noff on generic cells: a stage too, in cells
+    generic_depth = int(rows["synth -flatten (generic)"][-2])  # ltp -noff on generic cells, in cells
     assert depth <= 4, f"per-stage depth of a 1-adder-level pipeline: {depth} LUT levels"
-    assert rows["synth -flatten (generic)"][-1] == "-" and whole > 0
+    assert rows["synth -flatten (generic)"][-1] == "-" and generic_depth > 0
     assert "latency:" in text
 
 
