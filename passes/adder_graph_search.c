@@ -141,10 +141,10 @@ typedef struct {
     int64_t n, cap;
 } Nodes;
 
-/* ---- the heap of (-count, depth, bits, key), smallest first ---- */
+/* ---- the heap of (-saving, -count, depth, bits, key), smallest first ---- */
 
 typedef struct {
-    int64_t neg, depth, bits, key;
+    int64_t neg_saving, neg, depth, bits, overlap, key;
 } Entry;
 
 typedef struct {
@@ -153,6 +153,7 @@ typedef struct {
 } Heap;
 
 static int less(const Entry *a, const Entry *b) {
+    if (a->neg_saving != b->neg_saving) return a->neg_saving < b->neg_saving;
     if (a->neg != b->neg) return a->neg < b->neg;
     if (a->depth != b->depth) return a->depth < b->depth;
     if (a->bits != b->bits) return a->bits < b->bits;
@@ -232,6 +233,10 @@ static int priority(Search *s, int64_t key, Entry *e) {
     int64_t m = (lo < 0 ? -lo : lo) > (hi < 0 ? -hi : hi) ? (lo < 0 ? -lo : lo) : (hi < 0 ? -hi : hi);
     e->depth = (a->depth > b->depth ? a->depth : b->depth) + 1;
     e->bits = bit_length(m);
+    /* the bits where a and b << d both have bits (each as wide as its range, offset binary) */
+    int64_t wa = bit_length(a->hi - a->lo), wb = bit_length(b->hi - b->lo) + d;
+    e->overlap = (wa < wb ? wa : wb) - d;
+    if (e->overlap < 0) e->overlap = 0;
     e->key = key;
     return OK;
 }
@@ -241,6 +246,7 @@ static int push(Search *s, int64_t count, int64_t key) {
     int err = priority(s, key, &e);
     if (err) return err;
     e.neg = -count;
+    e.neg_saving = -(count - 1) * (e.overlap + 1);
     return heap_push(&s->heap, e);
 }
 
@@ -270,11 +276,13 @@ static int link(Search *s, int64_t m, int64_t t, int64_t g) {
         int64_t h = col->signs.v[i];
         if (!h) continue;
         int64_t u = col->terms.v[i], un = u & NODE_MASK, key, sh;
+        /* the shift difference from the shifts themselves: (u - t) >> NODE_BITS borrows
+           when the later term has the smaller node number */
         if (t < u) {
-            key = pack(tn, un, (u - t) >> NODE_BITS, g * h);
+            key = pack(tn, un, (u >> NODE_BITS) - (t >> NODE_BITS), g * h);
             sh = t >> NODE_BITS;
         } else {
-            key = pack(un, tn, (t - u) >> NODE_BITS, g * h);
+            key = pack(un, tn, (t >> NODE_BITS) - (u >> NODE_BITS), g * h);
             sh = u >> NODE_BITS;
         }
         int err = add_place(s, key, m << SHIFT_BITS | sh);

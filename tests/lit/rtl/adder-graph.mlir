@@ -31,14 +31,18 @@ func.func @shared(%x: tensor<2x!fxp.fixed<4, 4, signed>>) -> tensor<2x!fxp.fixed
 
 // A weight whose binary digits are no more than its canonical signed digits keeps them:
 // 3 = 2 + 1 (not 4 - 1), 6 = 4 + 2, -3 = -2 - 1. In y = 3 x0 + 6 x1 - 3 x2 the pattern
-// x0 - x2 then occurs at both digits of 3 and is built once: d + 2d + 2 x1 + 4 x1, four adders,
-// all additions but d (in CSD, 4 x0 - x0 + 8 x1 - 2 x1 - 4 x2 + x2: as many adders, three
-// of them subtractions).
+// x0 - x2 then occurs at both digits of 3 and is built once: y = d + 2d + 2 x1 + 4 x1. Now
+// d + 2 x1 occurs at both positions (the later node, d, pairs with the earlier input x1 at a
+// shift of 1): e = d + 2 x1, y = e + 2e, three adders, all additions but d (in CSD,
+// 4 x0 - x0 + 8 x1 - 2 x1 - 4 x2 + x2: five adders, three of them subtractions).
 // CHECK-LABEL: func.func @binary_digits
-// CHECK:         rtl.adder_graph %{{.*}} {adders = 4 : i64}
+// CHECK:         rtl.adder_graph %{{.*}} {adders = 3 : i64}
 // CHECK-NEXT:    ^{{.*}}(%[[X0:.*]]: !fxp.fixed<4, 4, signed>, %[[X1:.*]]: !fxp.fixed<4, 4, signed>, %[[X2:.*]]: !fxp.fixed<4, 4, signed>):
-// CHECK:           %[[D:.*]] = rtl.sub %[[X0]], %[[X2]] : {{.*}} -> !fxp.fixed<5, 5, signed>
-// CHECK:           rtl.shift %[[D]] by 1
+// CHECK-NEXT:      %[[D:.*]] = rtl.sub %[[X0]], %[[X2]] : {{.*}} -> !fxp.fixed<5, 5, signed>
+// CHECK-NEXT:      %[[X12:.*]] = rtl.shift %[[X1]] by 1
+// CHECK-NEXT:      %[[E:.*]] = rtl.add %[[D]], %[[X12]] : {{.*}} -> !fxp.fixed<6, 6, signed>
+// CHECK-NEXT:      %[[E2:.*]] = rtl.shift %[[E]] by 1
+// CHECK-NEXT:      %[[Y:.*]] = rtl.add %[[E]], %[[E2]] : {{.*}} -> !fxp.fixed<8, 8, signed>
 // CHECK-NOT:       rtl.neg
 // CHECK:           rtl.yield
 func.func @binary_digits(%x: tensor<3x!fxp.fixed<4, 4, signed>>) -> tensor<1x!fxp.fixed<10, 10, signed>> {

@@ -8,36 +8,37 @@
 // node and the activation that alone reads it become one module, named after the layer;
 // tensors travel packed, element i in bits [4i, 4i + 4) of the 8-bit input port.
 
-// The graph in unsigned arithmetic: each input with its sign bit flipped (x + 8, unsigned);
-// 3 = 2 + 1 makes s = x0 + 2 x0 shared by both outputs (2 x0 + x0, its low bit passed
-// through), and t = x1 + 2 x1. y0 = s + t: t, an adder's output that only this adder reads,
-// enters as {1, t} (t plus a constant bit, so that Yosys keeps the two adders apart) minus
-// ~s; y1 = s - x1 adds ~x1. No operand is sign-extended: every extension is zeros. The
-// constants (the biases, the inputs' offsets, the inversions' offsets and rounding to even
-// integers' half) meet in one adder per output (-48 - ~y0, 35 - ~y1), so the rounding is a
-// truncation plus clearing the LSB on a tie (a zero dropped bit), with no incrementer; then
-// the sign bit and a test of the high bits saturate.
+// The graph in unsigned arithmetic: each input with its sign bit flipped (x + 8, unsigned).
+// The pattern that saves the most adder bits is shared first: p = x0 + x1 occurs twice in y0
+// (x0 + x1 and 2 x0 + 2 x1), so y0 = p + 2p (p's low bit passed through; p is read by two
+// adders and enters as it is). y1 = 2 x0 - x1 + x0: t = 2 x0 - x1 adds ~x1; t, an adder's
+// output that only y1's adder reads, enters inverted, subtracted from x0 (x0 plus a constant
+// bit above it, which here falls outside the 6-bit difference). No operand is sign-extended:
+// every extension is zeros. The constants (the biases, the inputs' offsets, the inversions'
+// offsets and rounding to even integers' half) meet in one adder per output (-47 - ~y0,
+// 34 - ~y1), so the rounding is a truncation plus clearing the LSB on a tie (a zero dropped
+// bit), with no incrementer; then the sign bit and a test of the high bits saturate.
 // COMB-LABEL: hw.module @model_fc(in %x: i8, out y: i6)
 // COMB:         %[[X0:.*]] = comb.extract %x from 0 :  (i8) -> i4
 // COMB-NEXT:    %[[X1:.*]] = comb.extract %x from 4 :  (i8) -> i4
 // COMB-NEXT:    %[[SIGN:.*]] = hw.constant -8 : i4
 // COMB-NEXT:    %[[U0:.*]] = comb.xor %[[X0]], %[[SIGN]] : i4
 // COMB-NEXT:    %[[U1:.*]] = comb.xor %[[X1]], %[[SIGN]] : i4
-// COMB:         %[[S:.*]] = comb.add %{{.*}}, %{{.*}} : i5
-// COMB-NEXT:    %[[S3:.*]] = comb.concat %[[S]], %{{.*}} : i5, i1
+// COMB:         %[[P:.*]] = comb.add %{{.*}}, %{{.*}} : i5
+// COMB:         %[[P3:.*]] = comb.add %{{.*}}, %{{.*}} : i6
+// COMB-NEXT:    %[[Y0:.*]] = comb.concat %[[P3]], %{{.*}} : i6, i1
+// COMB:         %[[N1:.*]] = comb.xor %[[U1]], %{{.*}} : i4
 // COMB:         %[[T:.*]] = comb.add %{{.*}}, %{{.*}} : i5
 // COMB-NEXT:    %[[T3:.*]] = comb.concat %[[T]], %{{.*}} : i5, i1
 // COMB-NEXT:    %[[ONE:.*]] = hw.constant true
-// COMB-NEXT:    %[[KT:.*]] = comb.concat %[[ONE]], %[[T3]] : i1, i6
-// COMB:         %[[NS:.*]] = comb.xor %[[S3]], %{{.*}} : i6
-// COMB:         %[[Y0:.*]] = comb.sub %[[KT]], %{{.*}} : i7
-// COMB:         %[[N1:.*]] = comb.xor %[[U1]], %{{.*}} : i4
-// COMB:         %[[Y1:.*]] = comb.add %[[S3]], %{{.*}} : i6
+// COMB-NEXT:    %[[KX:.*]] = comb.concat %[[ONE]], %{{.*}}, %[[U0]] : i1, i2, i4
+// COMB:         %[[NT:.*]] = comb.xor %[[T3]], %{{.*}} : i6
+// COMB:         %[[Y1:.*]] = comb.sub %{{.*}}, %[[NT]] : i6
 // COMB:         %[[NY0:.*]] = comb.xor %[[Y0]], %{{.*}} : i7
-// COMB-NEXT:    %[[C0:.*]] = hw.constant -48 : i7
+// COMB-NEXT:    %[[C0:.*]] = hw.constant -47 : i7
 // COMB-NEXT:    comb.sub %[[C0]], %[[NY0]] : i7
 // COMB-NEXT:    %[[NY1:.*]] = comb.xor %[[Y1]], %{{.*}} : i6
-// COMB-NEXT:    %[[C1:.*]] = hw.constant 35 : i7
+// COMB-NEXT:    %[[C1:.*]] = hw.constant 34 : i7
 // COMB:         comb.sub %[[C1]], %{{.*}} : i7
 // COMB-NOT:     comb.add
 // COMB-NOT:     comb.replicate
@@ -50,17 +51,19 @@
 // COMB-NEXT:    %[[FC:.*]] = hw.instance "fc" @model_fc(x: %x: i8) -> (y: i6)
 // COMB-NEXT:    hw.output %in_valid, %[[FC]] : i1, i6
 
-// One adder level per stage: the first level's sums s and t are registered (t padded as
-// {t, x1's low bit}); the second level reads {1, t} and ~s behind the registers; the output
-// adders are a stage later again. The valid bit is delayed by the latency, with a reset.
+// One adder level per stage: p and t are the first level, registered (with x0, which the
+// second level reads); 3p and x0 - ~t are the second, behind the registers; the output adders
+// are a stage later again. The valid bit is delayed by the latency, with a reset.
 // PIPE-LABEL: hw.module @model_fc(in %clk: !seq.clock, in %x: i8, out y: i6)
-// PIPE:         %[[S:.*]] = comb.add %{{.*}}, %{{.*}} : i5
-// PIPE-NEXT:    %[[S3:.*]] = comb.concat %[[S]], %{{.*}} : i5, i1
-// PIPE:         %fc_s1_r0 = seq.compreg %[[S3]], %clk {name = "fc_s1_r0"} : i6
-// PIPE:         %fc_s1_r1 = seq.compreg %{{.*}}, %clk {name = "fc_s1_r1"} : i6
-// PIPE:         %[[KT:.*]] = comb.concat %{{.*}}, %fc_s1_r1 : i1, i6
-// PIPE:         %[[NS:.*]] = comb.xor %fc_s1_r0, %{{.*}} : i6
-// PIPE:         comb.sub %[[KT]], %{{.*}} : i7
+// PIPE:         %[[P:.*]] = comb.add %{{.*}}, %{{.*}} : i5
+// PIPE-NEXT:    %fc_s1_r0 = seq.compreg %[[P]], %clk {name = "fc_s1_r0"} : i5
+// PIPE:         %[[P3:.*]] = comb.add %{{.*}}, %{{.*}} : i6
+// PIPE:         %[[T:.*]] = comb.add %{{.*}}, %{{.*}} : i5
+// PIPE-NEXT:    %[[T3:.*]] = comb.concat %[[T]], %{{.*}} : i5, i1
+// PIPE-NEXT:    %fc_s1_r1 = seq.compreg %[[U0:.*]], %clk {name = "fc_s1_r1"} : i4
+// PIPE-NEXT:    %fc_s1_r2 = seq.compreg %[[T3]], %clk {name = "fc_s1_r2"} : i6
+// PIPE:         %[[NT:.*]] = comb.xor %fc_s1_r2, %{{.*}} : i6
+// PIPE:         comb.sub %{{.*}}, %[[NT]] : i6
 // PIPE:         %fc_s2_r{{[0-9]+}} = seq.compreg %{{.*}}, %clk {name = "fc_s2_r{{[0-9]+}}"} : i7
 // PIPE-LABEL: hw.module @model(
 // PIPE-SAME:    attributes {fmlc.latency = 2 : i64}
