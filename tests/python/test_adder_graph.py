@@ -98,3 +98,17 @@ def test_no_pattern_left_twice_small_case():
     """3 x 2 weights in CSD-like digits: after x0 - x2 is shared, n - (x1 << 3) occurs in both outputs."""
     cmvm = _search(np.array([[3, 5], [7, -6], [1, 11]]), [(-512, 511)] * 3, False, 400_000)
     assert _repeated_patterns(cmvm) == []
+
+
+@pytest.mark.parametrize("native", [False, True])
+def test_patterns_saving_more_adder_bits_go_first(native):
+    """x0 + x1 (8 common bits) in two outputs saves more LUTs than x2 + (x3 << 7) (1 common
+    bit) in three: it becomes the first node although the other pattern is more frequent."""
+    if native and native_search() is None:
+        pytest.skip("no C compiler here: the compiled search is not built")
+    w = np.array([[1, 1, 0, 0, 0], [1, 1, 0, 0, 0], [0, 0, 1, 1, 1], [0, 0, 128, 128, 128]])
+    cmvm = _search(w, [(-128, 127)] * 4, native, 400_000)
+    first = cmvm.nodes[4]
+    assert (first.a, first.b, first.d, first.sign) == (0, 1, 0, 1)
+    second = cmvm.nodes[5]
+    assert (second.a, second.b, second.d, second.sign) == (2, 3, 7, 1)
