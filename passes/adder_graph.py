@@ -26,8 +26,8 @@ adder graph; grouped convolutions use a block-diagonal matrix.
 
 from __future__ import annotations
 
-import ctypes
 import bisect
+import ctypes
 import hashlib
 import heapq
 import math
@@ -217,7 +217,7 @@ class Cmvm:
 
     def share(self, max_pairs: int, native: bool = True) -> None:
         """Extract two-term patterns that occur in several places, the largest saving first
-        (``_score``; by the compiled search where it is available and ``native``, else in
+        (``_rank``; by the compiled search where it is available and ``native``, else in
         Python: the same graph)."""
         pairs = sum(len(c) * (len(c) - 1) // 2 for c in self.outputs)
         k = len([n for n in self.nodes if n.a < 0])
@@ -283,7 +283,7 @@ class Cmvm:
         single, occ = _initial_patterns(cols)
         # heap entries: (-saving, -count, depth, bits, pattern): the pattern that saves the
         # most adder bits first, then the most frequent, the shallowest and the narrowest
-        heap = [(*self._score(key, len(p)), *self._priority(key), key) for key, p in occ.items()]
+        heap = [(*self._rank(key, len(p)), key) for key, p in occ.items()]
         heapq.heapify(heap)
         node_mask = (1 << _NODE_BITS) - 1
 
@@ -302,10 +302,10 @@ class Cmvm:
                 places = occ.get(key)
                 if places is not None:
                     places.append(place)
-                    heapq.heappush(heap, (*self._score(key, len(places)), *self._priority(key), key))
+                    heapq.heappush(heap, (*self._rank(key, len(places)), key))
                 elif key in single:
                     occ[key] = [single.pop(key), place]
-                    heapq.heappush(heap, (*self._score(key, 2), *self._priority(key), key))
+                    heapq.heappush(heap, (*self._rank(key, 2), key))
                 else:
                     single[key] = place
             col[t] = g
@@ -325,7 +325,7 @@ class Cmvm:
             occ[key] = live
             if len(live) != -neg:
                 if len(live) >= 2:
-                    heapq.heappush(heap, (*self._score(key, len(live)), *self._priority(key), key))
+                    heapq.heappush(heap, (*self._rank(key, len(live)), key))
                 continue
             chosen, used = [], set()
             for place in sorted(live):
@@ -344,19 +344,15 @@ class Cmvm:
                 del col[(s + d) << _NODE_BITS | b]
                 link(m, s << _NODE_BITS | node, g)
 
-    def _score(self, packed: int, count: int) -> tuple[int, int]:
-        """(-saving, -count) of a pattern seen ``count`` times: sharing it saves count - 1
-        adders, each a LUT per bit where its operands overlap (plus a carry chain, counted as
-        one bit), so the patterns that save the most LUTs go first, then the most frequent."""
-        a, b, d, _ = _unpack(packed)
-        na, nb = self.nodes[a], self.nodes[b]
-        return -(count - 1) * (_overlap(na.hi - na.lo, nb.hi - nb.lo, d) + 1), -count
-
-    def _priority(self, packed: int) -> tuple[int, int]:
-        """Among equally frequent patterns, prefer shallow then narrow ones."""
+    def _rank(self, packed: int, count: int) -> tuple[int, int, int, int]:
+        """(-saving, -count, depth, bits) of a pattern seen ``count`` times, smallest first:
+        sharing it saves count - 1 adders, each a LUT per bit where its operands overlap (plus
+        a carry chain, counted as one bit), so the patterns that save the most LUTs go first,
+        then the most frequent, the shallowest and the narrowest."""
         a, b, d, sign = _unpack(packed)
         na, nb = self.nodes[a], self.nodes[b]
-        return _node_cost(na.depth, na.lo, na.hi, nb.depth, nb.lo, nb.hi, d, sign)
+        depth, bits, overlap = _node_cost(na.depth, na.lo, na.hi, nb.depth, nb.lo, nb.hi, d, sign)
+        return -(count - 1) * (overlap + 1), -count, depth, bits
 
     def _new_node(self, a: int, b: int, d: int, sign: int) -> int:
         na, nb = self.nodes[a], self.nodes[b]
@@ -385,17 +381,14 @@ class Cmvm:
         return shared + sum(max(len(c) - 1, 0) for c in self.outputs)
 
 
-def _overlap(a_span: int, b_span: int, d: int) -> int:
-    """The bit positions where a and b << d both have bits, each as wide as its range (the
-    hardware holds values in offset binary)."""
-    return max(0, min(a_span.bit_length(), b_span.bit_length() + d) - d)
-
-
 @lru_cache(maxsize=1 << 16)
-def _node_cost(adepth: int, alo: int, ahi: int, bdepth: int, blo: int, bhi: int, d: int, sign: int) -> tuple[int, int]:
-    """(depth, bits) of the node a + sign * (b << d) (inputs repeat their ranges: cached)."""
+def _node_cost(adepth: int, alo: int, ahi: int, bdepth: int, blo: int, bhi: int, d: int, sign: int) -> tuple[int, int, int]:
+    """(depth, bits, overlap) of the node a + sign * (b << d), overlap being the bit positions
+    where a and b << d both have bits, each as wide as its range (the hardware holds values in
+    offset binary).  Inputs repeat their ranges: cached."""
     lo, hi = _sum_range(alo, ahi, blo << d, bhi << d, sign)
-    return max(adepth, bdepth) + 1, max(abs(lo), abs(hi)).bit_length()
+    overlap = max(0, min((ahi - alo).bit_length(), (bhi - blo).bit_length() + d) - d)
+    return max(adepth, bdepth) + 1, max(abs(lo), abs(hi)).bit_length(), overlap
 
 
 def _sum_range(alo: int, ahi: int, blo: int, bhi: int, sign: int) -> tuple[int, int]:

@@ -144,7 +144,7 @@ typedef struct {
 /* ---- the heap of (-saving, -count, depth, bits, key), smallest first ---- */
 
 typedef struct {
-    int64_t neg_saving, neg, depth, bits, overlap, key;
+    int64_t neg_saving, neg, depth, bits, key;
 } Entry;
 
 typedef struct {
@@ -222,7 +222,7 @@ typedef struct {
     Heap heap;
 } Search;
 
-static int priority(Search *s, int64_t key, Entry *e) {
+static int priority(Search *s, int64_t key, int64_t count, Entry *e) {
     int64_t sign = (key & 1) ? 1 : -1, k = key >> 1;
     int64_t d = k & ((1 << D_BITS) - 1);
     k >>= D_BITS;
@@ -233,20 +233,21 @@ static int priority(Search *s, int64_t key, Entry *e) {
     int64_t m = (lo < 0 ? -lo : lo) > (hi < 0 ? -hi : hi) ? (lo < 0 ? -lo : lo) : (hi < 0 ? -hi : hi);
     e->depth = (a->depth > b->depth ? a->depth : b->depth) + 1;
     e->bits = bit_length(m);
-    /* the bits where a and b << d both have bits (each as wide as its range, offset binary) */
+    /* sharing saves count - 1 adders, each a LUT per bit where a and b << d both have bits
+       (each as wide as its range, offset binary) plus a carry chain, counted as one bit */
     int64_t wa = bit_length(a->hi - a->lo), wb = bit_length(b->hi - b->lo) + d;
-    e->overlap = (wa < wb ? wa : wb) - d;
-    if (e->overlap < 0) e->overlap = 0;
+    int64_t overlap = (wa < wb ? wa : wb) - d;
+    if (overlap < 0) overlap = 0;
+    e->neg_saving = -(count - 1) * (overlap + 1);
+    e->neg = -count;
     e->key = key;
     return OK;
 }
 
 static int push(Search *s, int64_t count, int64_t key) {
     Entry e;
-    int err = priority(s, key, &e);
+    int err = priority(s, key, count, &e);
     if (err) return err;
-    e.neg = -count;
-    e.neg_saving = -(count - 1) * (e.overlap + 1);
     return heap_push(&s->heap, e);
 }
 
