@@ -494,19 +494,25 @@ def _combine(L: Logic, grid: _Grid, a: _Offset, b: _Offset, sub: bool, fmt: Fixe
 
     - An operand that another adder computes for this one alone (``keep`` false) must not
       reach this adder as it is: ``alumacc`` would merge the two into a carry-save tree,
-      which costs more LUTs than the two carry chains.  It comes inverted (``~u``), or inside
-      ``{1, 0..., u}`` (u plus a constant power of two above it) as a subtraction's minuend.
-    - An inverter costs nothing where the adder's sum LUT absorbs it, or on a carry chain's
-      DI input (Vivado drives DI from the LUT's second output), but a LUT of its own where the
-      other operand has no bit: never invert the wider operand of an addition.
+      which costs more LUTs than the two carry chains.  It comes inverted (``~u``), inside
+      ``{1, 0..., u}`` (u plus a constant power of two above it) as a subtraction's minuend,
+      inside ``{1...1, u}`` as a subtrahend, or with a guard bit below (``Logic.minus``).
+    - An inverter costs nothing where the adder's sum LUT absorbs it, but Yosys feeds an
+      addition's first operand (the lesser signal, by its own order) and a subtraction's
+      minuend to the carry chain's DI inputs, where an inverted operand needs an ``INV`` cell;
+      and it costs a LUT of its own where the other operand has no bit: never invert the
+      wider operand of an addition.
 
     With ``big`` the operand whose bits reach higher (the wider adder port), ``K`` the value
-    of the bit above it and s the common sign:
+    of the bit above it, T the value of the bit above small's, and s the common sign:
 
     - same signs, both kept: ``big + small``;
     - same signs otherwise: ``(K + small) - ~big`` (= big + small + K - ones_big);
-    - opposite signs, ``big`` kept: ``big + ~small`` (= big - small + ones_small);
-    - opposite signs otherwise: ``(K + ~small) - ~big`` (= big - small + K + ones_small - ones_big).
+    - opposite signs, ``big`` kept: ``big - {1...1, small}`` (= big - small + T);
+    - opposite signs otherwise: the same with a guard bit, ``({big, 0} - {1...1, small, 1}) >> 1``
+      (= big - small + T - 1);
+    - opposite signs with small all below big's grid (rare): ``big + ~small``, or
+      ``(K + ~small) - ~big`` where big is not kept.
     """
     if sub:
         b = _Offset(b.u, -b.sign, -b.c, b.adder)
@@ -525,6 +531,14 @@ def _combine(L: Logic, grid: _Grid, a: _Offset, b: _Offset, sub: bool, fmt: Fixe
         c -= s * (top - grid.ones(big.u))
         u = L.add(_plus_top(L, grid, small.u, top), L.invert(big.u), sub=True, within=grid.bounds(fmt, s, c))
         return _Offset(u, s, c, True)
+    # big - small with no operand inverted (Logic.minus); the guard bit wherever big is an
+    # adder's output that this adder alone reads
+    guard = not keep_big
+    plus = L.minus_plus(big.u, small.u, guard)
+    if plus is not None:
+        difference = grid.bounds(fmt, s, c)  # big - small, with c as it is
+        c -= s * grid.code(plus, max(big.u.frac, small.u.frac))
+        return _Offset(L.minus(big.u, small.u, plus, guard, difference), s, c, True)
     if keep_big:
         c -= s * grid.ones(small.u)
         return _Offset(L.add(big.u, L.invert(small.u), within=grid.bounds(fmt, s, c)), s, c, True)

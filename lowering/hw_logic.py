@@ -92,6 +92,17 @@ def _fit(lo: int, hi: int) -> tuple[int, bool]:
     return max(hi.bit_length(), 1), False
 
 
+def _clip(lo: int, hi: int, frac: int, within: tuple[int, int, int] | None) -> tuple[int, int]:
+    """The codes lo..hi at ``frac`` narrowed to ``within``: (lowest code, highest code, their frac)."""
+    if within is None:
+        return lo, hi
+    wlo, whi, wfrac = within
+    shift = wfrac - frac
+    if shift >= 0:
+        return max(lo, -((-wlo) >> shift)), min(hi, whi >> shift)
+    return max(lo, wlo << -shift), min(hi, whi << -shift)
+
+
 def _range_on_grid(fmt: FixedFormat, frac: int) -> tuple[int, int]:
     """The codes on grid ``frac`` of the values ``fmt`` can hold."""
     s = frac - fmt.frac
@@ -166,6 +177,14 @@ class Logic:
         if len(parts) == 1:
             return parts[0]
         return self.mb.concat(parts)
+
+    def _unsigned(self, v, have: int, width: int):
+        """An unsigned raw value of ``have`` bits in exactly ``width`` bits: zero-extended or cut."""
+        if have == width:
+            return v
+        if have > width:
+            return self.extract(v, 0, width)
+        return self.concat([self.constant(0, width - have), v])
 
     def resize(self, s: Sig, width: int) -> Wire:
         """The code of s in exactly ``width`` bits: sign/zero extended, or its low bits."""
@@ -245,13 +264,7 @@ class Logic:
             else:
                 klo, khi = _range_on_grid(known, frac)
             lo, hi = max(lo, klo), min(hi, khi)
-        if within is not None:
-            wlo, whi, wfrac = within
-            shift = wfrac - frac
-            if shift >= 0:
-                lo, hi = max(lo, -((-wlo) >> shift)), min(hi, whi >> shift)
-            else:
-                lo, hi = max(lo, wlo << -shift), min(hi, whi << -shift)
+        lo, hi = _clip(lo, hi, frac, within)
         drop = a.frac - b.frac
         if drop > 0:  # a + (b << drop): a's low bits are the result's low bits, no adder there
             low = Sig(self.extract(self.resize(a, max(a.width, drop)), 0, drop), drop, False, 0, 0, (1 << drop) - 1, a.stage, a.depth)
@@ -267,6 +280,69 @@ class Logic:
         x, y = self.resize(a, width), self.resize(b, width)
         v = self.mb.binary("sub" if sub else "add", x, y, width)
         return Sig(v, width, signed, frac, lo, hi, stage, depth)
+
+    @staticmethod
+    def minus_plus(a: Sig, b: Sig, guard: bool) -> int | None:
+        """The constant P of ``minus(a, b, P, guard)``, a code on the finer grid of the two, or
+        None where the form does not apply (constants, signed signals, or b all below a's
+        grid).  On the adder's grid P is T, the value of the bit just above b's bits (the
+        result is ``a + ~b + 1``), or T - 1 with ``guard`` (``a + ~b``); a b finer than a by d
+        bits adds 2**d - 1 (its low bits pass by the adder inverted)."""
+        if a.is_const or b.is_const or a.signed or b.signed:
+            return None
+        drop = a.frac - b.frac
+        if a.width <= drop or b.width <= -drop:
+            return None
+        top = 1 << (b.width + min(drop, 0))
+        plus = top - 1 if guard else top
+        return plus << drop if drop >= 0 else (plus << -drop) + (1 << -drop) - 1
+
+    def minus(self, a: Sig, b: Sig, plus: int, guard: bool = False, within: tuple[int, int, int] | None = None) -> Sig:
+        """``a - b + plus`` for unsigned a and b, plus from ``minus_plus``: an adder that reads
+        no operand inverted.  ``within`` bounds the difference a - b as in ``add``.
+
+        Written as the subtraction ``x - y`` modulo the result's width W, y = b with ones in
+        every bit above b's up to W (so no bit of a meets a zero of y: an inverter on the sum
+        input there), which also keeps y from being an adder's output as it is: Yosys's
+        ``alumacc`` cannot merge the adder computing b into this one.  With ``guard`` both
+        operands get one more bit below, x a zero and y a one, and the result is the
+        difference's bits above it (``(2a - 2y - 1) >> 1 = a + ~b``): neither operand is then
+        an adder's output as it is, whatever bits later adders read, which keeps an adder
+        computing a, read by this one alone, out of it too, for one more carry bit.  Unlike
+        ``a + ~b``, no operand is inverted before the adder: Yosys feeds the minuend to the
+        carry chain's DI inputs as it is and folds the subtrahend's inversion into the sum
+        LUTs, so no inverter cell is left.  Bits below the coarser operand's grid pass by the
+        adder: a's as they are, b's inverted (2**d - 1 - low, linear in b)."""
+        drop = a.frac - b.frac
+        frac = max(a.frac, b.frac)
+        scale = 1 << abs(drop)
+        dlo, dhi = (a.lo - b.hi * scale, a.hi - b.lo * scale) if drop >= 0 else (a.lo * scale - b.hi, a.hi * scale - b.lo)
+        dlo, dhi = _clip(dlo, dhi, frac, within)
+        if drop:  # the bits below the coarser grid pass by the adder
+            d = abs(drop)
+            if drop > 0:  # a's low bits as they are
+                low = Sig(self.extract(self.resize(a, max(a.width, d)), 0, d), d, False, 0, 0, scale - 1, a.stage, a.depth)
+                bounds = (dlo >> d, dhi >> d, frac - d)
+                high = self.minus(self.floor(a, d), b, plus >> d, guard, bounds)
+            else:  # b's low bits inverted: 2**d - 1 - low
+                low = self.invert(Sig(self.extract(b.value, 0, d), d, False, 0, 0, scale - 1, b.stage, b.depth))
+                bounds = (-((-dlo) >> d), -((-dhi) >> d), frac - d)
+                high = self.minus(a, self.floor(b, d), (plus - scale + 1) >> d, guard, bounds)
+            (high, low), stage, depth = self.sync([high, low], 0)
+            value = self.concat([self.bits(high), low.value])
+            return Sig(value, high.width + d, False, frac, dlo + plus, dhi + plus, stage, depth)
+        lo, hi = dlo + plus, dhi + plus
+        width, _ = _fit(lo, hi)
+        (a, b), stage, depth = self.sync([a, b], ADD_COST)
+        ones = max(width - b.width, 0)
+        y = self._unsigned(b.value, b.width, min(b.width, width))
+        y = self.concat([self.constant((1 << ones) - 1, ones), y]) if ones else y
+        if guard:
+            x = self.concat([self.resize(a, width), self.constant(0, 1)])
+            v = self.extract(self.mb.binary("sub", x, self.concat([y, self.constant(1, 1)]), width + 1), 1, width)
+        else:
+            v = self.mb.binary("sub", self.resize(a, width), y, width)
+        return Sig(v, width, False, frac, lo, hi, stage, depth)
 
     def floor(self, a: Sig, n: int) -> Sig:
         """``floor(a / 2**n)`` on the grid n bits coarser: a's high bits."""

@@ -11,13 +11,16 @@
 // The graph in unsigned arithmetic: each input with its sign bit flipped (x + 8, unsigned).
 // The pattern that saves the most adder bits is shared first: p = x0 + x1 occurs twice in y0
 // (x0 + x1 and 2 x0 + 2 x1), so y0 = p + 2p (p's low bit passed through; p is read by two
-// adders and enters as it is). y1 = 2 x0 - x1 + x0: t = 2 x0 - x1 adds ~x1; t, an adder's
-// output that only y1's adder reads, enters inverted, subtracted from x0 (x0 plus a constant
-// bit above it, which here falls outside the 6-bit difference). No operand is sign-extended:
-// every extension is zeros. The constants (the biases, the inputs' offsets, the inversions'
-// offsets and rounding to even integers' half) meet in one adder per output (-47 - ~y0,
-// 34 - ~y1), so the rounding is a truncation plus clearing the LSB on a tie (a zero dropped
-// bit), with no incrementer; then the sign bit and a test of the high bits saturate.
+// adders and enters as it is). y1 = 2 x0 - x1 + x0: t = 2 x0 - x1 subtracts x1 as it is
+// (no operand inverted before an adder, where Yosys would need an inverter on the carry
+// chain): x1's low bit passes by inverted, its high bits are subtracted from x0 with ones
+// above them (x0 - {11, x1 >> 1}). t, an adder's output that only y1's adder reads, enters
+// inverted, subtracted from x0 (x0 plus a constant bit above it, which here falls outside the
+// 6-bit difference). No operand is sign-extended: every extension is zeros or, in a
+// subtrahend, ones. The constants (the biases, the inputs' offsets, the inversions' offsets
+// and rounding to even integers' half) meet in one adder per output (-47 - ~y0, 32 - ~y1), so
+// the rounding is a truncation plus clearing the LSB on a tie (a zero dropped bit), with no
+// incrementer; then the sign bit and a test of the high bits saturate.
 // COMB-LABEL: hw.module @model_fc(in %x: i8, out y: i6)
 // COMB:         %[[X0:.*]] = comb.extract %x from 0 :  (i8) -> i4
 // COMB-NEXT:    %[[X1:.*]] = comb.extract %x from 4 :  (i8) -> i4
@@ -27,18 +30,19 @@
 // COMB:         %[[P:.*]] = comb.add %{{.*}}, %{{.*}} : i5
 // COMB:         %[[P3:.*]] = comb.add %{{.*}}, %{{.*}} : i6
 // COMB-NEXT:    %[[Y0:.*]] = comb.concat %[[P3]], %{{.*}} : i6, i1
-// COMB:         %[[N1:.*]] = comb.xor %[[U1]], %{{.*}} : i4
-// COMB:         %[[T:.*]] = comb.add %{{.*}}, %{{.*}} : i5
-// COMB-NEXT:    %[[T3:.*]] = comb.concat %[[T]], %{{.*}} : i5, i1
-// COMB-NEXT:    %[[ONE:.*]] = hw.constant true
-// COMB-NEXT:    %[[KX:.*]] = comb.concat %[[ONE]], %{{.*}}, %[[U0]] : i1, i2, i4
+// COMB:         %[[LOW1:.*]] = comb.xor %{{.*}}, %{{.*}} : i1
+// COMB:         %[[ONES:.*]] = hw.constant -1 : i2
+// COMB-NEXT:    %[[HIGH1:.*]] = comb.concat %[[ONES]], %{{.*}} : i2, i3
+// COMB-NEXT:    %[[T:.*]] = comb.sub %{{.*}}, %[[HIGH1]] : i5
+// COMB-NEXT:    %[[T3:.*]] = comb.concat %[[T]], %[[LOW1]] : i5, i1
+// COMB-NEXT:    %[[KX:.*]] = comb.concat %{{.*}}, %{{.*}}, %[[U0]] : i1, i2, i4
 // COMB:         %[[NT:.*]] = comb.xor %[[T3]], %{{.*}} : i6
 // COMB:         %[[Y1:.*]] = comb.sub %{{.*}}, %[[NT]] : i6
 // COMB:         %[[NY0:.*]] = comb.xor %[[Y0]], %{{.*}} : i7
 // COMB-NEXT:    %[[C0:.*]] = hw.constant -47 : i7
 // COMB-NEXT:    comb.sub %[[C0]], %[[NY0]] : i7
 // COMB-NEXT:    %[[NY1:.*]] = comb.xor %[[Y1]], %{{.*}} : i6
-// COMB-NEXT:    %[[C1:.*]] = hw.constant 34 : i7
+// COMB-NEXT:    %[[C1:.*]] = hw.constant 32 : i7
 // COMB:         comb.sub %[[C1]], %{{.*}} : i7
 // COMB-NOT:     comb.add
 // COMB-NOT:     comb.replicate
@@ -58,7 +62,7 @@
 // PIPE:         %[[P:.*]] = comb.add %{{.*}}, %{{.*}} : i5
 // PIPE-NEXT:    %fc_s1_r0 = seq.compreg %[[P]], %clk {name = "fc_s1_r0"} : i5
 // PIPE:         %[[P3:.*]] = comb.add %{{.*}}, %{{.*}} : i6
-// PIPE:         %[[T:.*]] = comb.add %{{.*}}, %{{.*}} : i5
+// PIPE:         %[[T:.*]] = comb.sub %{{.*}}, %{{.*}} : i5
 // PIPE-NEXT:    %[[T3:.*]] = comb.concat %[[T]], %{{.*}} : i5, i1
 // PIPE-NEXT:    %fc_s1_r1 = seq.compreg %[[U0:.*]], %clk {name = "fc_s1_r1"} : i4
 // PIPE-NEXT:    %fc_s1_r2 = seq.compreg %[[T3]], %clk {name = "fc_s1_r2"} : i6
