@@ -178,14 +178,6 @@ class Logic:
             return parts[0]
         return self.mb.concat(parts)
 
-    def _unsigned(self, v, have: int, width: int):
-        """An unsigned raw value of ``have`` bits in exactly ``width`` bits: zero-extended or cut."""
-        if have == width:
-            return v
-        if have > width:
-            return self.extract(v, 0, width)
-        return self.concat([self.constant(0, width - have), v])
-
     def resize(self, s: Sig, width: int) -> Wire:
         """The code of s in exactly ``width`` bits: sign/zero extended, or its low bits."""
         if s.is_const:
@@ -267,7 +259,7 @@ class Logic:
         lo, hi = _clip(lo, hi, frac, within)
         drop = a.frac - b.frac
         if drop > 0:  # a + (b << drop): a's low bits are the result's low bits, no adder there
-            low = Sig(self.extract(self.resize(a, max(a.width, drop)), 0, drop), drop, False, 0, 0, (1 << drop) - 1, a.stage, a.depth)
+            low = self.low_bits(a, drop)
             high = self.shift_up(self.add(self.floor(a, drop), b, sub), 0)
             high = self.shift_up(high, b.frac - high.frac)  # a folded constant may sit on a coarser grid
             (high, low), stage, depth = self.sync([high, low], 0)
@@ -321,11 +313,11 @@ class Logic:
         if drop:  # the bits below the coarser grid pass by the adder
             d = abs(drop)
             if drop > 0:  # a's low bits as they are
-                low = Sig(self.extract(self.resize(a, max(a.width, d)), 0, d), d, False, 0, 0, scale - 1, a.stage, a.depth)
+                low = self.low_bits(a, d)
                 bounds = (dlo >> d, dhi >> d, frac - d)
                 high = self.minus(self.floor(a, d), b, plus >> d, guard, bounds)
             else:  # b's low bits inverted: 2**d - 1 - low
-                low = self.invert(Sig(self.extract(b.value, 0, d), d, False, 0, 0, scale - 1, b.stage, b.depth))
+                low = self.invert(self.low_bits(b, d))
                 bounds = (-((-dlo) >> d), -((-dhi) >> d), frac - d)
                 high = self.minus(a, self.floor(b, d), (plus - scale + 1) >> d, guard, bounds)
             (high, low), stage, depth = self.sync([high, low], 0)
@@ -335,7 +327,7 @@ class Logic:
         width, _ = _fit(lo, hi)
         (a, b), stage, depth = self.sync([a, b], ADD_COST)
         ones = max(width - b.width, 0)
-        y = self._unsigned(b.value, b.width, min(b.width, width))
+        y = self.resize(b, min(b.width, width))
         y = self.concat([self.constant((1 << ones) - 1, ones), y]) if ones else y
         if guard:
             x = self.concat([self.resize(a, width), self.constant(0, 1)])
@@ -343,6 +335,12 @@ class Logic:
         else:
             v = self.mb.binary("sub", self.resize(a, width), y, width)
         return Sig(v, width, False, frac, lo, hi, stage, depth)
+
+    def low_bits(self, a: Sig, n: int) -> Sig:
+        """a's n lowest bits as an unsigned signal (zeros where a has fewer): the bits below
+        the other operand's grid, which pass by an adder."""
+        v = self.extract(self.resize(a, max(a.width, n)), 0, n)
+        return Sig(v, n, False, 0, 0, (1 << n) - 1, a.stage, a.depth)
 
     def floor(self, a: Sig, n: int) -> Sig:
         """``floor(a / 2**n)`` on the grid n bits coarser: a's high bits."""
