@@ -659,7 +659,20 @@ class Logic:
             rlo, rhi = (min(in_lo, 0), max(in_hi, 0)) if in_lo <= in_hi else (0, 0)
         else:
             rlo, rhi = min(max(lo_r, bottom), top), min(max(hi_r, bottom), top)
-        return self._narrow(out, max(rlo, out.lo), min(rhi, out.hi))
+        return self._narrow(self._charge_select(out), max(rlo, out.lo), min(rhi, out.hi))
+
+    def _charge_select(self, out: Sig) -> Sig:
+        """A saturating select, charged one adder level where the stage has one left.
+
+        The overflow test reads many high bits and the select drives every output bit: about an
+        adder's depth.  Left free, a stage held five adder levels and then a next layer's first
+        adders behind the select, and abc9 folded the wide test into each reader's LUTs (MUXF7s,
+        duplicated per fan-out).  Charged, those adders start the next stage and the registers
+        sit on the narrow saturated codes.  A select that ends a full stage stays there, so it
+        never moves the registers onto the wide value it reads (which would cost flip-flops)."""
+        if not self.budget or out.stage < 0 or out.is_const or out.depth >= self.budget:
+            return out
+        return replace(out, depth=out.depth + ADD_COST)
 
     def _narrow(self, s: Sig, lo: int, hi: int) -> Sig:
         """s known to stay in lo..hi: drop the bits that range does not need."""

@@ -115,11 +115,25 @@ def _staging(parent: Path, name: str) -> list[str]:
         return []
 
 
+def _default_signals() -> None:
+    """In the child: SIGTERM and SIGHUP as a shell gives them.  Under ``nohup`` (or any parent
+    that ignores them) the child would inherit the ignore, and fmlc rightly keeps it: the compile
+    would finish instead of being stopped, and the test would check nothing."""
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, signal.SIG_DFL)
+
+
 def _kill_compile(cwd: Path, dest: str, watch: Path, name: str, sig: int, delay: float | None) -> int:
     """Start ``fmlc compile`` (Verilog: a few seconds of emission), send ``sig`` ``delay`` seconds
     after its staging folder appears (``None``: 0.3 s after the start, during the import)."""
     earlier = set(_staging(watch, name))  # left by runs killed before
-    proc = subprocess.Popen([sys.executable, "-m", "fmlc.cli", "compile", str(EXAMPLE), "-t", "verilog", "-o", dest], cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "fmlc.cli", "compile", str(EXAMPLE), "-t", "verilog", "-o", dest],
+        cwd=cwd,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        preexec_fn=_default_signals,
+    )
     try:
         if delay is None:
             time.sleep(0.3)
