@@ -651,7 +651,9 @@ class Logic:
         # incrementer's LUTs (one LUT a bit), and a saturated value takes no increment
         low = self._wrap(q, None, w, dst.signed)
         out = self.mux(over, Sig.const(hi_val, dst.frac), self.mux(under, Sig.const(lo_val, dst.frac), low))
-        if inc is not None:
+        if inc is None:
+            out = self._charge_select(out)
+        else:  # the incrementer's adder level pays for the select folded into it
             inc = self.logic("and", inc, self.logic("not", over), self.logic("not", under))
             out = self._wrap(out, inc, w, dst.signed)
         if mode == "SAT_ZERO":  # what stays in range, and 0
@@ -659,10 +661,11 @@ class Logic:
             rlo, rhi = (min(in_lo, 0), max(in_hi, 0)) if in_lo <= in_hi else (0, 0)
         else:
             rlo, rhi = min(max(lo_r, bottom), top), min(max(hi_r, bottom), top)
-        return self._narrow(self._charge_select(out), max(rlo, out.lo), min(rhi, out.hi))
+        return self._narrow(out, max(rlo, out.lo), min(rhi, out.hi))
 
     def _charge_select(self, out: Sig) -> Sig:
-        """A saturating select, charged one adder level where the stage has one left.
+        """A saturating select with no incrementer after it, charged one adder level where the
+        stage has one left.
 
         The overflow test reads many high bits and the select drives every output bit: about an
         adder's depth.  Left free, a stage held five adder levels and then a next layer's first
