@@ -668,8 +668,8 @@ class Logic:
         stage has one left.
 
         The overflow test reads many high bits and the select drives every output bit: about an
-        adder's depth.  Left free, a stage held five adder levels and then a next layer's first
-        adders behind the select, and abc9 folded the wide test into each reader's LUTs (MUXF7s,
+        adder's depth.  Left free, a stage could hold a next layer's first adders behind the select
+        on top of a whole budget of adder levels, and abc9 folded the wide test into each reader's LUTs (MUXF7s,
         duplicated per fan-out).  Charged, those adders start the next stage and the registers
         sit on the narrow saturated codes.  A select that ends a full stage stays there, so it
         never moves the registers onto the wide value it reads (which would cost flip-flops)."""

@@ -118,7 +118,7 @@ def _staging(parent: Path, name: str) -> list[str]:
 def _default_signals() -> None:
     """In the child: SIGTERM and SIGHUP as a shell gives them.  Under ``nohup`` (or any parent
     that ignores them) the child would inherit the ignore, and fmlc rightly keeps it: the compile
-    would finish instead of being stopped, and the test would check nothing."""
+    would finish instead of being stopped, and the test would fail for how it was launched."""
     for sig in (signal.SIGTERM, signal.SIGHUP):
         signal.signal(sig, signal.SIG_DFL)
 
