@@ -668,11 +668,12 @@ class Logic:
         stage has one left.
 
         The overflow test reads many high bits and the select drives every output bit: about an
-        adder's depth.  Left free, a stage could hold a next layer's first adders behind the select
-        on top of a whole budget of adder levels, and abc9 folded the wide test into each reader's LUTs (MUXF7s,
-        duplicated per fan-out).  Charged, those adders start the next stage and the registers
-        sit on the narrow saturated codes.  A select that ends a full stage stays there, so it
-        never moves the registers onto the wide value it reads (which would cost flip-flops)."""
+        adder's depth.  Left free, a stage could hold a whole budget of adder levels with the
+        select among them (the next layer's first adders behind it), and abc9 folded the wide
+        test into each reader's LUTs (MUXF7s, duplicated per fan-out).  Charged, those adders
+        start the next stage and the registers sit on the narrow saturated codes.  A select that
+        ends a full stage stays there, so it never moves the registers onto the wide value it
+        reads (which would cost flip-flops)."""
         if not self.budget or out.stage < 0 or out.is_const or out.depth >= self.budget:
             return out
         return replace(out, depth=out.depth + ADD_COST)
