@@ -262,9 +262,7 @@ class Logic:
             low = self.low_bits(a, drop)
             high = self.shift_up(self.add(self.floor(a, drop), b, sub), 0)
             high = self.shift_up(high, b.frac - high.frac)  # a folded constant may sit on a coarser grid
-            (high, low), stage, depth = self.sync([high, low], 0)
-            value = self.concat([self.bits(high), low.value])
-            return Sig(value, high.width + drop, high.signed, frac, lo, hi, stage, depth)
+            return self._above(high, low, frac, lo, hi)
         width, signed = _fit(lo, hi)
         (a, b), stage, depth = self.sync([a, b], ADD_COST)
         if drop < 0:  # a - (b finer): no pass-through (registers hold a before its zero bits)
@@ -320,9 +318,7 @@ class Logic:
                 low = self.invert(self.low_bits(b, d))
                 bounds = (-((-dlo) >> d), -((-dhi) >> d), frac - d)
                 high = self.minus(a, self.floor(b, d), (plus - scale + 1) >> d, guard, bounds)
-            (high, low), stage, depth = self.sync([high, low], 0)
-            value = self.concat([self.bits(high), low.value])
-            return Sig(value, high.width + d, False, frac, dlo + plus, dhi + plus, stage, depth)
+            return self._above(high, low, frac, dlo + plus, dhi + plus)
         lo, hi = dlo + plus, dhi + plus
         width, _ = _fit(lo, hi)
         (a, b), stage, depth = self.sync([a, b], ADD_COST)
@@ -335,6 +331,12 @@ class Logic:
         else:
             v = self.mb.binary("sub", self.resize(a, width), y, width)
         return Sig(v, width, False, frac, lo, hi, stage, depth)
+
+    def _above(self, high: Sig, low: Sig, frac: int, lo: int, hi: int) -> Sig:
+        """high's bits above low's (bits that passed by an adder): one signal of codes lo..hi at frac."""
+        (high, low), stage, depth = self.sync([high, low], 0)
+        value = self.concat([self.bits(high), low.value])
+        return Sig(value, high.width + low.width, high.signed, frac, lo, hi, stage, depth)
 
     def low_bits(self, a: Sig, n: int) -> Sig:
         """a's n lowest bits as an unsigned signal (zeros where a has fewer): the bits below
