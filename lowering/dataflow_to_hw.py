@@ -20,8 +20,11 @@ parses that into xDSL, with ``hw.instance`` and ``seq.compreg`` shaped as CIRCT 
 Pipelining (``adders-per-stage``): registers go where an operation would otherwise exceed the
 budget of adder levels since the last register (``hw_logic.Logic.sync``); arrivals flow
 across layers, so stages do not restart at layer boundaries, and each layer delays its
-outputs to one common stage.  ``out_valid`` is ``in_valid`` delayed by the latency; data
-registers have no reset.  Budget 0 builds combinational logic (latency 0).
+outputs to one common stage.  A layer may instead start a stage of its own with its inputs
+registered, where ``register_plan`` finds that this keeps the latency with fewer register
+bits (``build_hw`` checks the plan's model layer by layer and drops a plan it misjudged).
+``out_valid`` is ``in_valid`` delayed by the latency; data registers have no reset.  Budget
+0 builds combinational logic (latency 0).
 
 Programmable weights: the weights and biases of every dense/conv layer live in registers,
 reset to the compiled codes, written through the configuration port: when ``cfg_we`` is high
@@ -49,6 +52,7 @@ from fmlc.dialects import dataflow, fxp, rtl
 from fmlc.dialects.fxp import element_format, shape_of
 from fmlc.fixed import FixedFormat
 from fmlc.ir import UniqueNames, identifier, main_function, op_label
+from fmlc.lowering import register_plan
 from fmlc.lowering.fxp_to_hw import Env, lower_op
 from fmlc.lowering.hw_logic import Logic, LoweringBug, LoweringError, Sig
 from fmlc.lowering.hw_builder import CLOCK, BuilderError, CirctDesign
@@ -297,9 +301,10 @@ class _Builder:
 
     # -- layers ----------------------------------------------------------------------------
 
-    def layer(self, nodes: list[dataflow.NodeOp], arrivals: list[tuple[int, int]]) -> tuple[str, list[Port], list[tuple[int, int]], list[str]]:
+    def layer(self, nodes: list[dataflow.NodeOp], arrivals: list[tuple[int, int]], fresh: bool = False) -> tuple[str, list[Port], list[tuple[int, int]], list[str]]:
         """The module of a node (or of a linear layer and the activation that alone reads it):
-        (name, output ports, output arrivals, control ports kept)."""
+        (name, output ports, output arrivals, control ports kept).  ``fresh``: its inputs are
+        registered first, so that its logic starts a stage (``register_plan``)."""
         node = nodes[0]
         layer = node.layer.data
         name = self.unique(f"{self.top}_{identifier(layer)}")
@@ -314,6 +319,8 @@ class _Builder:
         env = Env(logic, layer)
         for arg, port, port_arg, (stage, depth) in zip(node.block.args, in_ports, mb.args[len(control) :], arrivals):
             env.tensors[arg] = self._unpack(logic, port_arg, port, stage, depth)
+            if fresh and depth > 0:  # registered as they arrive: the layer's logic starts stage + 1
+                env.tensors[arg] = np.vectorize(lambda s, at=stage + 1: logic.delay(s, at), otypes=[object])(env.tensors[arg])
         if entries:
             self.weight_registers(logic, env, name, layer, entries, ctl)
         for prev, nxt in zip(nodes, nodes[1:]):  # a fused node reads the previous one's results
@@ -372,9 +379,25 @@ class _Builder:
 
 
 def build_hw(module: ModuleOp, top: str = "model", adders_per_stage: int | None = 0, programmable_weights: bool = False) -> tuple[HwDesign, CirctDesign]:
-    """The hw modules of ``module``'s model function, built in CIRCT (``module`` is unchanged)."""
+    """The hw modules of ``module``'s model function, built in CIRCT (``module`` is unchanged).
+
+    A pipelined chain of dense layers is built to ``register_plan``'s plan where it has one;
+    should a layer's outputs arrive elsewhere than the plan's model says, the design is built
+    again without it."""
+    budget = adders_per_stage if adders_per_stage and adders_per_stage > 0 else None
+    plan = register_plan.plan(main_function(module), budget)
+    if plan is not None:
+        try:
+            design = CirctDesign()
+            return _lower(design, module, top, budget, programmable_weights, plan), design
+        except _PlanMissed:
+            pass  # every register where sync puts it, as without a plan
     design = CirctDesign()
-    return _lower(design, module, top, adders_per_stage, programmable_weights), design
+    return _lower(design, module, top, budget, programmable_weights, None), design
+
+
+class _PlanMissed(Exception):
+    """A layer's outputs arrived elsewhere than the register plan's model said."""
 
 
 def lower_to_hw(module: ModuleOp, top: str = "model", adders_per_stage: int | None = 0, programmable_weights: bool = False) -> HwDesign:
@@ -426,13 +449,12 @@ def _into_xdsl(text: str) -> list[Operation]:
     return ops
 
 
-def _lower(design, module: ModuleOp, top: str, adders_per_stage: int | None, programmable_weights: bool) -> HwDesign:
+def _lower(design, module: ModuleOp, top: str, budget: int | None, programmable_weights: bool, plan: register_plan.Plan | None) -> HwDesign:
     func = main_function(module)
-    budget = adders_per_stage if adders_per_stage and adders_per_stage > 0 else None
     b = _Builder(design, top, budget, programmable_weights)
     if programmable_weights:
         b.collect_config(func)
-    return _build_top(b, func)
+    return _build_top(b, func, plan)
 
 
 def _boundary_inputs(func: FuncOp) -> list[tuple[SSAValue, SSAValue, FixedFormat]]:
@@ -452,7 +474,7 @@ def _boundary_inputs(func: FuncOp) -> list[tuple[SSAValue, SSAValue, FixedFormat
     return out
 
 
-def _build_top(b: _Builder, func: FuncOp) -> HwDesign:
+def _build_top(b: _Builder, func: FuncOp, plan: register_plan.Plan | None) -> HwDesign:
     inputs = _boundary_inputs(func)
     in_ports = [Port(n, shape_of(v), fmt) for n, (_, v, fmt) in zip(_tensor_ports("x", len(inputs)), inputs)]
     control = [("clk", CLOCK), ("rst", 1), ("in_valid", 1)]
@@ -485,7 +507,9 @@ def _build_top(b: _Builder, func: FuncOp) -> HwDesign:
             nodes.append(activation)
             fused.add(activation)
         arrivals = [tensors[v][2] if v in tensors else _missing(op, v) for v in op.inputs]
-        name, out_ports, out_arrivals, ctl_used = b.layer(nodes, arrivals)
+        name, out_ports, out_arrivals, ctl_used = b.layer(nodes, arrivals, plan is not None and op in plan.fresh)
+        if plan is not None and any(tuple(a) != plan.arrivals.get(op) for a in out_arrivals):
+            raise _PlanMissed(op)
         args = [(n, ctl[n]) for n in ctl_used] + [(n, tensors[v][0]) for n, v in zip(_tensor_ports("x", len(op.inputs)), op.inputs)]
         results = mb.instance(identifier(op.layer.data), name, args, [(p.name, p.width) for p in out_ports])
         for res, value, port, arrival in zip(nodes[-1].outputs, results, out_ports, out_arrivals):

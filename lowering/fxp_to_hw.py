@@ -26,6 +26,46 @@ from fmlc.lowering.hw_logic import ADD_COST, Logic, LoweringError, Sig
 # ============================================================================================
 
 
+def users_within(v: SSAValue, forward: dict) -> list[Operation] | None:
+    """The ops of one module reading v, through the yields of fused nodes (``forward`` maps a
+    yield and operand index to the next node's argument); None if v leaves the module."""
+    ops: list[Operation] = []
+    for use in v.uses:
+        if isinstance(use.operation, dataflow.YieldOp):
+            nxt = forward.get((use.operation, use.index))
+            if nxt is None:
+                return None
+            more = users_within(nxt, forward)
+            if more is None:
+                return None
+            ops += more
+        else:
+            ops.append(use.operation)
+    return ops
+
+
+def rounding_fold(v: SSAValue, forward: dict) -> tuple[Operation, Fraction] | None:
+    """Whether v's only path in its module is lossless casts into one cast/relu that rounds with
+    RND, RND_CONV or RND_MIN_INF: that consumer and its rounding constant r (a value)."""
+    while True:
+        users = users_within(v, forward)
+        if users is None or len(users) != 1:
+            return None
+        u = users[0]
+        if not isinstance(u, fxp.CastOp | fxp.ReluOp):
+            return None
+        src, dst = element_format(u.input), element_format(u.result)
+        if isinstance(u, fxp.CastOp) and dst.contains(src):
+            v = u.result
+            continue
+        if dst.rounding not in ("RND", "RND_CONV", "RND_MIN_INF") or src.frac <= dst.frac:
+            return None
+        r = Fraction(1, 2 ** (dst.frac + 1)) if dst.frac >= -1 else Fraction(2 ** (-dst.frac - 1))
+        if dst.rounding == "RND_MIN_INF":
+            r -= Fraction(1, 2**src.frac) if src.frac >= 0 else Fraction(2 ** (-src.frac))
+        return u, r
+
+
 class Env:
     """The Sig tensors of one module body, and how to read constants and weights."""
 
@@ -39,40 +79,12 @@ class Env:
 
     def users(self, v: SSAValue) -> list[Operation] | None:
         """The ops of this module reading v (through fused node boundaries); None if v leaves it."""
-        ops: list[Operation] = []
-        for use in v.uses:
-            if isinstance(use.operation, dataflow.YieldOp):
-                nxt = self.forward.get((use.operation, use.index))
-                if nxt is None:
-                    return None
-                more = self.users(nxt)
-                if more is None:
-                    return None
-                ops += more
-            else:
-                ops.append(use.operation)
-        return ops
+        return users_within(v, self.forward)
 
     def rounding_fold(self, v: SSAValue) -> tuple[Operation, Fraction] | None:
         """Whether v's only path is lossless casts into one cast/relu that rounds with RND,
         RND_CONV or RND_MIN_INF: that consumer and its rounding constant r (a value)."""
-        while True:
-            users = self.users(v)
-            if users is None or len(users) != 1:
-                return None
-            u = users[0]
-            if not isinstance(u, fxp.CastOp | fxp.ReluOp):
-                return None
-            src, dst = element_format(u.input), element_format(u.result)
-            if isinstance(u, fxp.CastOp) and dst.contains(src):
-                v = u.result
-                continue
-            if dst.rounding not in ("RND", "RND_CONV", "RND_MIN_INF") or src.frac <= dst.frac:
-                return None
-            r = Fraction(1, 2 ** (dst.frac + 1)) if dst.frac >= -1 else Fraction(2 ** (-dst.frac - 1))
-            if dst.rounding == "RND_MIN_INF":
-                r -= Fraction(1, 2**src.frac) if src.frac >= 0 else Fraction(2 ** (-src.frac))
-            return u, r
+        return rounding_fold(v, self.forward)
 
     def __getitem__(self, v: SSAValue) -> np.ndarray:
         if v in self.tensors:

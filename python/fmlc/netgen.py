@@ -126,6 +126,31 @@ def random_network(kind: str, seed: int) -> ModuleOp:
     raise ValueError(f"unknown network kind '{kind}': choose one of {KINDS}")
 
 
+def random_chain(seed: int) -> ModuleOp:
+    """A random chain of dense layers, each but the last followed by a ReLU or a cast, in the
+    rounding modes whose rounding an adder graph's constants can carry and the overflow modes
+    that wrap or saturate: the networks whose pipeline registers ``lowering/register_plan.py``
+    places (quantized exports are of this kind)."""
+    rng = random.Random(seed)
+    net = _Net(seed, (rng.randint(3, 12),))
+
+    def fmt(wmin, wmax, signed=None) -> FixedFormat:
+        f = net.fmt(wmin, wmax, signed, False)
+        return FixedFormat(f.width, f.int_bits, f.signed, rng.choice(("TRN", "RND", "RND_CONV", "RND_MIN_INF")), rng.choice(("WRAP", "SAT", "SAT_SYM")))
+
+    x = net.x
+    for _ in range(rng.randint(2, 4)):
+        k, m = fxp.shape_of(x)[-1], rng.randint(3, 12)
+        w, b = net.const((k, m), net.weights_fmt()), net.const((m,), net.fmt(4, 10, True, False))
+        x = net.b.add(fxp.DenseOp(x, w, b, None, fmt(6, 16)), name=net.name("dense")).result
+        if rng.random() < 0.6:
+            x = net.b.add(fxp.ReluOp(x, fmt(3, 8, False)), name=net.name("relu")).result
+        else:
+            x = net.b.add(fxp.CastOp(x, fmt(4, 10)), name=net.name("cast")).result
+    x = net.dense(x, rng.randint(2, 6))
+    return net.finish([x])
+
+
 def _mlp(seed: int) -> ModuleOp:
     rng = random.Random(seed)
     net = _Net(seed, (rng.randint(3, 16),))
