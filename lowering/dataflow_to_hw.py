@@ -303,8 +303,8 @@ class _Builder:
 
     def layer(self, nodes: list[dataflow.NodeOp], arrivals: list[tuple[int, int]], fresh: bool = False) -> tuple[str, list[Port], list[tuple[int, int]], list[str]]:
         """The module of a node (or of a linear layer and the activation that alone reads it):
-        (name, output ports, output arrivals, control ports kept).  ``fresh``: its inputs are
-        registered first, so that its logic starts a stage (``register_plan``)."""
+        (name, output ports, output arrivals, control ports kept).  ``fresh``: its logic starts
+        a stage of its own, its inputs registered (``register_plan``)."""
         node = nodes[0]
         layer = node.layer.data
         name = self.unique(f"{self.top}_{identifier(layer)}")
@@ -318,9 +318,9 @@ class _Builder:
         logic = Logic(mb, lambda: ctl["clk"], self.budget, self.table_module, identifier(layer), self.new_module)
         env = Env(logic, layer)
         for arg, port, port_arg, (stage, depth) in zip(node.block.args, in_ports, mb.args[len(control) :], arrivals):
+            if fresh and 0 < depth:  # as at a full stage: each input is registered where first read
+                depth = self.budget
             env.tensors[arg] = self._unpack(logic, port_arg, port, stage, depth)
-            if fresh and depth > 0:  # registered as they arrive: the layer's logic starts stage + 1
-                env.tensors[arg] = np.vectorize(lambda s, at=stage + 1: logic.delay(s, at), otypes=[object])(env.tensors[arg])
         if entries:
             self.weight_registers(logic, env, name, layer, entries, ctl)
         for prev, nxt in zip(nodes, nodes[1:]):  # a fused node reads the previous one's results
@@ -502,7 +502,7 @@ def _build_top(b: _Builder, func: FuncOp, plan: register_plan.Plan | None) -> Hw
         if not isinstance(op, dataflow.NodeOp):
             raise LoweringError(f"{op_label(op)} is outside any dataflow.node: run fxp-to-dataflow first")
         nodes = [op]
-        activation = _activation_of(op)
+        activation = fused_activation(op)
         if activation is not None:
             nodes.append(activation)
             fused.add(activation)
@@ -538,7 +538,7 @@ def _build_top(b: _Builder, func: FuncOp, plan: register_plan.Plan | None) -> Hw
 FUSED_ACTIVATIONS = (fxp.ReluOp, fxp.CastOp, fxp.LeakyReluOp, fxp.ThresholdedReluOp, fxp.TableOp)
 
 
-def _activation_of(node: dataflow.NodeOp) -> dataflow.NodeOp | None:
+def fused_activation(node: dataflow.NodeOp) -> dataflow.NodeOp | None:
     """The node a linear layer's module also builds: an elementwise activation that is the
     only reader of the layer's only result and reads nothing else (its rounding can then
     join the layer's biases)."""

@@ -77,15 +77,6 @@ class Env:
         self.biased: dict[SSAValue, np.ndarray] = {}  # tensors holding v + r (Fractions r, per element)
         self.forward: dict[tuple[Operation, int], SSAValue] = {}  # yield operand -> next fused node's argument
 
-    def users(self, v: SSAValue) -> list[Operation] | None:
-        """The ops of this module reading v (through fused node boundaries); None if v leaves it."""
-        return users_within(v, self.forward)
-
-    def rounding_fold(self, v: SSAValue) -> tuple[Operation, Fraction] | None:
-        """Whether v's only path is lossless casts into one cast/relu that rounds with RND,
-        RND_CONV or RND_MIN_INF: that consumer and its rounding constant r (a value)."""
-        return rounding_fold(v, self.forward)
-
     def __getitem__(self, v: SSAValue) -> np.ndarray:
         if v in self.tensors:
             return self.tensors[v]
@@ -565,7 +556,7 @@ def _plus_top(L: Logic, grid: _Grid, u: Sig, top: int) -> Sig:
     return L.set_bit(u, pos)
 
 
-def _alone(v: SSAValue) -> bool:
+def read_by_one_adder(v: SSAValue) -> bool:
     """Whether v is an adder's result (through shifts and negations) that nothing but one
     adder reads."""
     while True:
@@ -577,6 +568,21 @@ def _alone(v: SSAValue) -> bool:
         if not isinstance(owner, rtl.ShiftOp | rtl.NegOp):
             return False
         v = owner.operands[0]
+
+
+def graph_frac(op: rtl.AdderGraphOp) -> int:
+    """The finest grid of an adder graph's values (fractional bits): where its constants live."""
+    body = [o for o in op.block.ops if o.results]
+    return max(t.format.frac for t in {v.type for v in op.block.args} | {o.results[0].type for o in body})
+
+
+def graph_fold(op: rtl.AdderGraphOp, forward: dict) -> tuple[Operation, Fraction] | None:
+    """The cast whose rounding constant the graph's output constants carry, and that constant
+    (``rounding_fold``), where it lies on the graph's grid."""
+    fold = rounding_fold(op.result, forward)
+    if fold is None or (fold[1] * Fraction(2) ** graph_frac(op)).denominator != 1:
+        return None
+    return fold
 
 
 @lowering(rtl.AdderGraphOp)
@@ -593,12 +599,10 @@ def _adder_graph(op: rtl.AdderGraphOp, env):
     body = [o for o in op.block.ops if not isinstance(o, rtl.YieldOp)]
     outputs = op.block.last_op.values
     m = shape_of(op.result)[-1]
-    grid = _Grid(max(t.format.frac for t in {v.type for v in op.block.args} | {o.results[0].type for o in body}))
+    grid = _Grid(graph_frac(op))
     lsb = Fraction(2) ** -grid.frac  # grid.frac may be negative: exact, never a float
-    r = 0
-    fold = env.rounding_fold(op.result)
-    if fold is not None and (fold[1] / lsb).denominator == 1:
-        r = int(fold[1] / lsb)
+    fold = graph_fold(op, env.forward)
+    r = int(fold[1] / lsb) if fold is not None else 0
     steps = []  # the body once, as (kind, result, operands, data): read per row without xDSL
     for o in body:
         result, operands = o.results[0], tuple(o.operands)
@@ -606,7 +610,7 @@ def _adder_graph(op: rtl.AdderGraphOp, env):
         if isinstance(o, rtl.ShiftOp):
             steps.append(("shift", result, operands, o.shift))
         elif isinstance(o, rtl.AddOp | rtl.SubOp):
-            keep = (not _alone(operands[0]), not _alone(operands[1]))
+            keep = (not read_by_one_adder(operands[0]), not read_by_one_adder(operands[1]))
             steps.append(("add", result, operands, (isinstance(o, rtl.SubOp), fmt, keep)))
         elif isinstance(o, rtl.NegOp):
             steps.append(("neg", result, operands, None))

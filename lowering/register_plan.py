@@ -17,23 +17,23 @@ path of least latency, then fewest bits.  The costs follow ``Logic``: an adder 1
 adder that adds an output's constants, where it has any), shifts and constants 0, a
 saturating select 1 where its stage has a level left (``Logic._charge_select``).
 
-The model is exact on the networks it was made for (every layer's stage and depth, on the
-jet tagger at every budget from 2 to 10, on the mlp57 of bench/ from 4 to 8), not on all: ``Logic`` decides some
-levels from the bits it finds constant.  So the lowering checks, layer by layer as it builds,
-that each layer's outputs arrive where the model said; at the first that does not, it drops
-the plan and builds the design with every register where ``sync`` puts it.  (On 400 random
-chains at 7 budgets, 55 plans: 21 held, each at the latency of the design without it with
-fewer register bits; 34 were dropped.)  Only chains of layers whose work is
+The model's stages and depths are exact on the networks it was made for (the jet tagger at
+every budget from 2 to 10, the mlp57 of bench/ from 4 to 8), not on all: ``Logic`` decides
+some levels from the bits it finds constant, and its register bits are estimates.  So the
+lowering checks, layer by layer as it builds, that each layer's outputs arrive where the
+model said; at the first that does not, it drops the plan and builds the design with every
+register where ``sync`` puts it.  The check guarantees the model's latency for the plan; that
+this is the unplanned design's latency too rests on the model (in every case measured it
+was: see docs/verilog.md, "Pipelining").  Only chains of layers whose work is
 constant-weight adder graphs and casts that round by truncation or through the graph's
-constants are planned; for any other network ``plan`` returns None.  The plan decides where
-registers go, never what is computed: any plan gives the same bits.
+constants, and wrap or saturate, are planned; for any other network ``plan`` returns None.
+The plan decides where registers go, never what is computed: any plan gives the same bits.
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from fractions import Fraction
 
 from xdsl.ir import SSAValue
 
@@ -85,7 +85,8 @@ class Layer:
 
     @property
     def input_bits(self) -> int:
-        return sum(v.bits for v in self.values[: self.inputs])
+        """The bits of the inputs the layer reads (registered when it starts a stage)."""
+        return sum(v.bits for v in self.values[: self.inputs] if v.readers)
 
 
 @dataclass(frozen=True)
@@ -93,8 +94,8 @@ class Plan:
     """The nodes whose modules register their inputs first, and where the model says each
     layer's outputs then arrive, as (stage, depth), keyed by the layer's first node."""
 
-    fresh: frozenset
-    arrivals: dict
+    fresh: frozenset[dataflow.NodeOp]
+    arrivals: dict[dataflow.NodeOp, tuple[int, int]]
 
 
 def plan(func, budget: int | None) -> Plan | None:
@@ -107,11 +108,11 @@ def plan(func, budget: int | None) -> Plan | None:
     fresh = _best(profiles, budget)
     if not fresh:
         return None
-    arrivals = schedule(profiles, budget, set(fresh))
+    arrivals = schedule(profiles, budget, frozenset(fresh))
     return Plan(frozenset(groups[k][0] for k in fresh), {nodes[0]: a[:2] for nodes, a in zip(groups, arrivals)})
 
 
-def schedule(profiles: list[Layer], budget: int, fresh: set[int] = frozenset()) -> list[tuple[int, int, int]]:
+def schedule(profiles: list[Layer], budget: int, fresh: frozenset[int] = frozenset()) -> list[tuple[int, int, int]]:
     """Per layer, the model's (stage, depth, register bits) at its end, the layers in
     ``fresh`` starting a stage of their own (their input registers counted in their bits)."""
     out, stage, depth = [], 0, 0
@@ -141,12 +142,15 @@ def _best(layers: list[Layer], budget: int) -> list[int]:
     states: dict[tuple[int, int], tuple[int, tuple[int, ...]]] = {(0, 0): (0, ())}
     for k, layer in enumerate(layers):
         nxt: dict[tuple[int, int], tuple[int, tuple[int, ...]]] = {}
+        runs: dict[int, tuple[int, int, int]] = {}  # by entry depth: states share them
         for (stage, depth), (bits, fresh) in states.items():
             options = [(stage, depth, 0, fresh)]
             if 0 < depth < budget:  # at 0 nothing to gain, at a full stage sync registers them anyway
                 options.append((stage + 1, 0, layer.input_bits, fresh + (k,)))
             for s0, d0, extra, path in options:
-                ds, d1, inner = layer.run(d0, budget)
+                if d0 not in runs:
+                    runs[d0] = layer.run(d0, budget)
+                ds, d1, inner = runs[d0]
                 key, total = (s0 + ds, d1), bits + extra + inner
                 if key not in nxt or (total, len(path)) < (nxt[key][0], len(nxt[key][1])):
                     nxt[key] = (total, path)
@@ -163,7 +167,7 @@ def _best(layers: list[Layer], budget: int) -> list[int]:
 def _chain(func) -> list[list[dataflow.NodeOp]] | None:
     """The model's dataflow nodes grouped as the lowering builds modules (a layer and its
     fused activation), if they form a chain: each group reads the previous one's result."""
-    from fmlc.lowering.dataflow_to_hw import _activation_of
+    from fmlc.lowering.dataflow_to_hw import fused_activation
 
     groups, fused, previous = [], set(), None
     for op in func.body.block.ops:
@@ -172,7 +176,7 @@ def _chain(func) -> list[list[dataflow.NodeOp]] | None:
         if not isinstance(op, dataflow.NodeOp):
             continue  # the return
         nodes = [op]
-        activation = _activation_of(op)
+        activation = fused_activation(op)
         if activation is not None:
             nodes.append(activation)
             fused.add(activation)
@@ -187,7 +191,8 @@ def _chain(func) -> list[list[dataflow.NodeOp]] | None:
 
 def profile(nodes: list[dataflow.NodeOp]) -> Layer | None:
     """The profile of a layer's module, or None where it holds anything but one adder graph
-    over the node's input and elementwise casts or ReLUs after it."""
+    over the node's input and elementwise casts or ReLUs after it, or a cast the model does
+    not follow (``_cast_steps``)."""
     values: list[_Value] = []
     tensors: dict[SSAValue, list[int]] = {}  # a tensor's elements, as value indices (one row)
     first = nodes[0]
@@ -206,7 +211,8 @@ def profile(nodes: list[dataflow.NodeOp]) -> Layer | None:
         return None
     tensors[graph.result], clean = results
     fold = _folded(graph, nodes)
-    # per element: the codes it can take (lo, hi, frac), as Logic knows them
+    # per element: the codes it can take (lo, hi, frac), from the declared formats (Logic's
+    # exact ranges may be narrower: a cast the model sees overflow may not)
     ranges = {graph.result: [_range(v.type.format) for v in graph.block.last_op.values]}
     for k, node in enumerate(nodes):
         if k:
@@ -253,31 +259,32 @@ def _read(values: list[_Value], operand: int, cost: int, soft: bool, bits: int) 
 
 
 def _graph_values(graph: rtl.AdderGraphOp, args: list[int], signed: bool, values: list[_Value], rows: int) -> tuple[list[int], list[bool]] | None:
-    """The graph's outputs as value indices, and whether each is clean: its adders at their
-    levels, then per output the adder that adds the output's constants, which
-    ``fxp_to_hw._adder_graph`` leaves out where there are none (a clean output: unsigned
-    inputs, additions only, each of operands that are inputs or read more than once, so that
-    ``_combine`` adds them as they are; no constant)."""
-    from fmlc.lowering.fxp_to_hw import _alone
+    """The graph's adders as values, then per output the adder that adds the output's
+    constants: (the outputs' value indices, whether each output is clean).  A clean output has
+    no constants, so ``fxp_to_hw._adder_graph`` builds no such adder for it: its inputs are
+    unsigned, it is built by additions only, and every addition's operands are inputs or
+    values read more than once (``_combine`` then adds them as they are)."""
+    from fmlc.lowering.fxp_to_hw import read_by_one_adder
 
     env: dict[SSAValue, int | None] = dict(zip(graph.block.args, args))  # None: a constant
     clean: dict[SSAValue, bool] = dict.fromkeys(graph.block.args, not signed)
-    for op in graph.block.ops:
+    for op in graph.block.ops:  # thousands of adders a layer: each op's operands read once
         if isinstance(op, rtl.YieldOp):
             break
-        result = op.results[0]
-        if isinstance(op, rtl.ConstantOp):
-            env[result], clean[result] = None, False
-        elif isinstance(op, rtl.ShiftOp | rtl.NegOp):
-            env[result] = env[op.operands[0]]
-            clean[result] = clean[op.operands[0]] and isinstance(op, rtl.ShiftOp)
-        elif isinstance(op, rtl.AddOp | rtl.SubOp):
-            a, b = (env[v] for v in op.operands)
+        result, operands = op.results[0], tuple(op.operands)
+        if isinstance(op, rtl.AddOp | rtl.SubOp):
+            x, y = operands
+            a, b = env[x], env[y]
             if a is None or b is None:  # a constant joins the offsets: no adder
                 env[result], clean[result] = (b if a is None else a), False
                 continue
             env[result] = _new(values, [a, b], 1, result.type.format.width * rows)
-            clean[result] = isinstance(op, rtl.AddOp) and all(clean[v] and not _alone(v) for v in op.operands)
+            clean[result] = isinstance(op, rtl.AddOp) and clean[x] and clean[y] and not read_by_one_adder(x) and not read_by_one_adder(y)
+        elif isinstance(op, rtl.ShiftOp | rtl.NegOp):
+            env[result] = env[operands[0]]
+            clean[result] = clean[operands[0]] and isinstance(op, rtl.ShiftOp)
+        elif isinstance(op, rtl.ConstantOp):
+            env[result], clean[result] = None, False
         else:
             return None
     out, flags = [], []
@@ -292,48 +299,66 @@ def _graph_values(graph: rtl.AdderGraphOp, args: list[int], signed: bool, values
 
 
 def _folded(graph: rtl.AdderGraphOp, nodes: list[dataflow.NodeOp]):
-    """The cast whose rounding the graph's constants carry, as ``fxp_to_hw._adder_graph``
-    decides it: the graph's one reader through lossless casts, where its rounding constant
-    lies on the graph's grid."""
-    from fmlc.lowering.fxp_to_hw import rounding_fold
+    """The cast whose rounding the graph's constants carry, as the lowering decides it."""
+    from fmlc.lowering.fxp_to_hw import graph_fold
 
     forward = {(a.block.last_op, k): arg for a, b in zip(nodes, nodes[1:]) for k, arg in enumerate(b.block.args)}
-    fold = rounding_fold(graph.result, forward)
-    if fold is None:
-        return None
-    frac = max(t.format.frac for t in {v.type for v in graph.block.args} | {o.results[0].type for o in graph.block.ops if o.results})
-    return fold[0] if (fold[1] * Fraction(2) ** frac).denominator == 1 else None
+    fold = graph_fold(graph, forward)
+    return None if fold is None else fold[0]
 
 
 def _range(fmt) -> tuple[int, int, int]:
     return fmt.min_code, fmt.max_code, fmt.frac
 
 
+def _clamps(dst, relu: bool) -> bool:
+    """Whether a ReLU into dst is its own mux at zero (``fxp_to_hw._relu``): an unsigned
+    saturating result sends negative values to 0 through its overflow select instead."""
+    return relu and (dst.signed or dst.overflow == "WRAP")
+
+
+def _floor(dst) -> int:
+    """The lowest code a saturating cast into dst keeps (SAT_SYM: minus the highest)."""
+    return -dst.max_code if dst.overflow == "SAT_SYM" and dst.signed and dst.width > 1 else dst.min_code
+
+
 def _cast_range(span: tuple[int, int, int], dst, relu: bool) -> tuple[int, int, int]:
-    """The codes a cast's result takes: the rounded source range clamped as dst's overflow
-    does (a wrapping cast that overflows: dst's whole range)."""
+    """The codes a cast's result takes, from the declared formats (Logic's exact ranges may
+    be narrower): the rounded source range clamped as dst's overflow does (a wrapping cast
+    that overflows: dst's whole range)."""
     lo, hi = (round_code(c, span[2] - dst.frac, dst.rounding) for c in span[:2])
-    if relu:
+    if _clamps(dst, relu):
         lo, hi = max(lo, 0), max(hi, 0)
     if dst.min_code <= lo and hi <= dst.max_code:
         return lo, hi, dst.frac
     if dst.overflow == "WRAP":
         return dst.min_code, dst.max_code, dst.frac
-    return max(min(lo, dst.max_code), dst.min_code), min(max(hi, dst.min_code), dst.max_code), dst.frac
+    bottom = _floor(dst)
+    return max(min(lo, dst.max_code), bottom), min(max(hi, bottom), dst.max_code), dst.frac
 
 
 def _cast_steps(span: tuple[int, int, int], dst, folded: bool, relu: bool) -> list[tuple[int, bool]] | None:
     """The levels of ``Logic.cast`` as (cost, soft) steps: none for a cast that only moves or
     wraps bits (or rounds by truncation, or with the rounding carried by the graph's
-    constants), a soft one for a saturating select; None for a rounding incrementer, which
-    the model does not follow (where it sits depends on the bits Logic finds constant)."""
+    constants); a saturating select, soft, after a comparator (1) where the lower limit is no
+    power of two (SAT_SYM); None for a rounding incrementer or SAT_ZERO, which the model does
+    not follow."""
     lo, hi, frac = span
     drop = frac - dst.frac
     if drop > 0 and dst.rounding != "TRN" and not folded:
         return None
+    if dst.overflow not in ("WRAP", "SAT", "SAT_SYM"):
+        return None
     rlo, rhi = (round_code(c, drop, dst.rounding) for c in (lo, hi))
-    if relu:
+    if _clamps(dst, relu):
         rlo, rhi = max(rlo, 0), max(rhi, 0)
     if (dst.min_code <= rlo and rhi <= dst.max_code) or dst.overflow == "WRAP":
         return []
-    return [(1, True)]
+    bottom = _floor(dst)
+    compare = rlo < bottom <= rhi and not _bit_test(bottom)  # Logic.lt_const falls back to a comparator
+    return [(1, False), (1, True)] if compare else [(1, True)]
+
+
+def _bit_test(c: int) -> bool:
+    """Whether ``a < c`` is bit tests (``Logic.lt_const``): c zero or plus or minus a power of two."""
+    return c == 0 or (c > 0 and c & (c - 1) == 0) or (c < 0 and (-c) & (-c - 1) == 0)

@@ -142,7 +142,9 @@ def random_chain(seed: int) -> ModuleOp:
     for _ in range(rng.randint(2, 4)):
         k, m = fxp.shape_of(x)[-1], rng.randint(3, 12)
         w, b = net.const((k, m), net.weights_fmt()), net.const((m,), net.fmt(4, 10, True, False))
-        x = net.b.add(fxp.DenseOp(x, w, b, None, fmt(6, 16)), name=net.name("dense")).result
+        acc = fmt(6, 16)  # truncating: the activation's rounding is the one the biases can carry
+        acc = FixedFormat(acc.width, acc.int_bits, acc.signed, "TRN", acc.overflow)
+        x = net.b.add(fxp.DenseOp(x, w, b, None, acc), name=net.name("dense")).result
         if rng.random() < 0.6:
             x = net.b.add(fxp.ReluOp(x, fmt(3, 8, False)), name=net.name("relu")).result
         else:

