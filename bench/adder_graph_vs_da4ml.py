@@ -4,8 +4,9 @@
 ``bench/verilog_vs_da4ml.py`` compares whole designs after synthesis; this one isolates the
 algorithm that most of their LUTs come from: a constant matrix times a vector as shared adders
 (fmlc: ``rtl-adder-graph``, ``passes/adder_graph.py``; da4ml: ``da4ml.cmvm.solve``).  For each
-dense layer of the two networks of ``verilog_vs_da4ml.py`` (``jet``, ``mlp57``), both get the
-layer's integer weight codes and the code range of its inputs, and the table gives per tool:
+dense layer of the two networks of ``verilog_vs_da4ml.py`` (``jet``, skipped without
+../shared/models; ``mlp57``, made here), both get the layer's integer weight codes and the
+code range of its inputs, and the table gives per tool:
 
 - ``adders``: two-operand additions and subtractions of two signals (constant additions, which
   both fold into other logic, are not counted);
@@ -42,7 +43,7 @@ import numpy as np
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from verilog_vs_da4ml import load_network  # noqa: E402
+from verilog_vs_da4ml import import_da4ml, load_network, networks  # noqa: E402
 
 from fmlc.dialects import fxp, rtl  # noqa: E402
 from fmlc.driver import CompileOptions, prepare  # noqa: E402
@@ -135,14 +136,15 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--networks", default="jet,mlp57", help="comma-separated: jet, mlp57")
     args = ap.parse_args()
-    import da4ml
+    names = networks(args.networks)
+    da4ml = import_da4ml()
 
     print(f"da4ml {da4ml.__version__}; adders, overlapping adder bits (~LUTs), adder depth, seconds per layer\n")
     head = f"{'network':8} {'layer':10} {'K x M':>8} | {'fmlc adders':>11} {'bits':>7} {'depth':>5} {'s':>6} | {'da4ml adders':>12} {'bits':>7} {'depth':>5} {'s':>6} | {'bits ratio':>10}"
     print(head)
     print("-" * len(head))
     with tempfile.TemporaryDirectory() as tmp:
-        for name in args.networks.split(","):
+        for name in names:
             module, _ = load_network(name, Path(tmp))
             module = prepare(module, CompileOptions(target="verilog"))
             total = {"fmlc": dict.fromkeys(("adders", "bits", "s"), 0), "da4ml": dict.fromkeys(("adders", "bits", "s"), 0)}

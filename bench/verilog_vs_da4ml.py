@@ -6,7 +6,8 @@ register-to-register depth of each design, and the time from model to Verilog.
 The networks, both through fmlc's ONNX front end:
 
 - ``jet``: the hls4ml jet tagger 16 -> 64 -> 32 -> 32 -> 5 (../shared/models/
-  qkeras_jettagging.onnx, Softmax stripped: the logits), 4,256 multiplications;
+  qkeras_jettagging.onnx, Softmax stripped: the logits), 4,256 multiplications; skipped with
+  a note where that folder is absent;
 - ``mlp57``: a QONNX MLP of the same kind, 57 -> 64 -> 64 -> 64 -> 64 -> 5 (four hidden layers
   of 64), 16,256 multiplications (3.8x the jet's), written here as QONNX (``Quant`` nodes:
   10-bit inputs at scale 2**-5, 6-bit weights and biases at 2**-5, ReLU then 6-bit unsigned
@@ -56,6 +57,7 @@ import numpy as np
 
 HERE = Path(__file__).resolve().parent
 MODELS = HERE.parents[1] / "shared" / "models"
+JET = MODELS / "qkeras_jettagging.onnx"
 
 from fmlc.dialects import dataflow, fxp  # noqa: E402
 from fmlc.driver import CompileOptions, boundary, compile_model, load_manifest, prepare, quantize_inputs  # noqa: E402
@@ -110,15 +112,42 @@ def mlp_qonnx(sizes: tuple[int, ...], seed: int) -> bytes:
     return model.SerializeToString()
 
 
+NETWORKS = ("jet", "mlp57")
+
+
+def networks(arg: str) -> list[str]:
+    """The networks named in ``--networks`` that this machine has: an unknown name is an
+    error before any work; the jet tagger, read from ../shared/models, is skipped with a note
+    where that folder is absent (a clone on its own still runs mlp57)."""
+    names = [n.strip() for n in arg.split(",") if n.strip()]
+    unknown = [n for n in names if n not in NETWORKS]
+    if unknown or not names:
+        raise SystemExit(f"unknown network {', '.join(map(repr, unknown)) or '(none given)'}: choose from {', '.join(NETWORKS)}")
+    if "jet" in names and not JET.exists():
+        print(f"jet: skipped, {JET} is absent (the jet tagger is read from ../shared/models)")
+        names.remove("jet")
+    if not names:
+        raise SystemExit("no network left to run")
+    return names
+
+
+def import_da4ml():
+    """da4ml, or a one-line error naming the package to install."""
+    try:
+        import da4ml
+    except ImportError:
+        raise SystemExit("this benchmark needs da4ml: pip install da4ml==0.6.0") from None
+    return da4ml
+
+
 def load_network(name: str, work: Path):
     """(fxp module from fmlc's front end, description, multiplications)."""
     from fmlc.frontend.onnx_import import import_model
 
     if name == "jet":
-        path = MODELS / "qkeras_jettagging.onnx"
-        if not path.exists():
-            raise SystemExit(f"{path} is absent: the jet tagger is read from ../shared/models")
-        return import_model(path, {"model": {"strip_softmax": True}}), "jet tagger 16-64-32-32-5 (qkeras_jettagging.onnx, logits)"
+        if not JET.exists():
+            raise SystemExit(f"{JET} is absent: the jet tagger is read from ../shared/models")
+        return import_model(JET, {"model": {"strip_softmax": True}}), "jet tagger 16-64-32-32-5 (qkeras_jettagging.onnx, logits)"
     if name == "mlp57":
         path = work / "mlp57.onnx"
         path.write_bytes(mlp_qonnx(MLP57, seed=57))
@@ -269,14 +298,15 @@ def main() -> None:
     ap.add_argument("--keep", help="keep the designs in this folder")
     args = ap.parse_args()
 
-    import da4ml
+    names = networks(args.networks)
+    da4ml = import_da4ml()
     import pycde.circt  # noqa: F401  (both tools' libraries load before the clocks start)
 
     work = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="fmlc-vs-da4ml-"))
     work.mkdir(parents=True, exist_ok=True)
     print(f"da4ml {da4ml.__version__}; fmlc pipelined at {args.adders_per_stage} adder levels a stage, da4ml at cutoff {args.da4ml_cutoff:g}; {os.cpu_count()} cores")
     tables = []
-    for name in args.networks.split(","):
+    for name in names:
         module, source = load_network(name, work)
         prepared = prepare(module.clone(), CompileOptions())
         in_fmt, layers = layers_of(prepared)

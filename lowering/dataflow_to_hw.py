@@ -37,6 +37,7 @@ layer's outputs are instances of one dot-product module (``fxp_to_hw._shared_dot
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -491,21 +492,12 @@ def _build_top(b: _Builder, func: FuncOp, plan: register_plan.Plan | None) -> Hw
 
     logic = Logic(mb, lambda: ctl["clk"], b.budget, top_table, b.top)
     returned: list[SSAValue] = []
-    body = list(func.body.block.ops)
-    fused: set[Operation] = set()
-    for k, op in enumerate(body):
-        if isinstance(op, fxp.QuantizeOp | fxp.ConstantOp) or op in fused:
-            continue
+    for op, nodes in node_groups(func):
         if isinstance(op, ReturnOp):
             returned = list(op.operands)
             continue
-        if not isinstance(op, dataflow.NodeOp):
+        if nodes is None:
             raise LoweringError(f"{op_label(op)} is outside any dataflow.node: run fxp-to-dataflow first")
-        nodes = [op]
-        activation = fused_activation(op)
-        if activation is not None:
-            nodes.append(activation)
-            fused.add(activation)
         arrivals = [tensors[v][2] if v in tensors else _missing(op, v) for v in op.inputs]
         name, out_ports, out_arrivals, ctl_used = b.layer(nodes, arrivals, plan is not None and op in plan.fresh)
         if plan is not None and any(tuple(a) != plan.arrivals.get(op) for a in out_arrivals):
@@ -533,6 +525,25 @@ def _build_top(b: _Builder, func: FuncOp, plan: register_plan.Plan | None) -> Hw
     mb.finish([("out_valid", valid)] + [(p.name, v) for p, v in zip(out_ports, values)], attributes={LATENCY_ATTR: latency})
     b.registers += logic.registers
     return HwDesign(b.top, in_ports, out_ports, latency, b.budget, b.config, b.registers, b.layers)
+
+
+def node_groups(func: FuncOp) -> Iterator[tuple[Operation, list[dataflow.NodeOp] | None]]:
+    """The model function's ops as the lowering builds them, in order: each dataflow node with
+    the activation node fused into its module (``fused_activation``), as (node, nodes); any
+    other op as (op, None).  Quantizers, constants and the fused activations are skipped."""
+    fused: set[Operation] = set()
+    for op in func.body.block.ops:
+        if isinstance(op, fxp.QuantizeOp | fxp.ConstantOp) or op in fused:
+            continue
+        if not isinstance(op, dataflow.NodeOp):
+            yield op, None
+            continue
+        nodes = [op]
+        activation = fused_activation(op)
+        if activation is not None:
+            nodes.append(activation)
+            fused.add(activation)
+        yield op, nodes
 
 
 FUSED_ACTIVATIONS = (fxp.ReluOp, fxp.CastOp, fxp.LeakyReluOp, fxp.ThresholdedReluOp, fxp.TableOp)

@@ -165,21 +165,18 @@ def _best(layers: list[Layer], budget: int) -> list[int]:
 
 
 def _chain(func) -> list[list[dataflow.NodeOp]] | None:
-    """The model's dataflow nodes grouped as the lowering builds modules (a layer and its
-    fused activation), if they form a chain: each group reads the previous one's result."""
-    from fmlc.lowering.dataflow_to_hw import fused_activation
+    """The model's layers as the lowering groups them into modules (``node_groups``), if they
+    form a chain: each group reads the previous one's result, and nothing else is computed."""
+    from xdsl.dialects.func import ReturnOp
 
-    groups, fused, previous = [], set(), None
-    for op in func.body.block.ops:
-        if isinstance(op, fxp.QuantizeOp | fxp.ConstantOp) or op in fused:
-            continue
-        if not isinstance(op, dataflow.NodeOp):
-            continue  # the return
-        nodes = [op]
-        activation = fused_activation(op)
-        if activation is not None:
-            nodes.append(activation)
-            fused.add(activation)
+    from fmlc.lowering.dataflow_to_hw import node_groups
+
+    groups, previous = [], None
+    for op, nodes in node_groups(func):
+        if nodes is None:
+            if isinstance(op, ReturnOp):
+                continue
+            return None
         if len(op.inputs) != 1 or (previous is not None and op.inputs[0] is not previous):
             return None
         if len(nodes[-1].outputs) != 1:

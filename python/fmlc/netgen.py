@@ -134,16 +134,16 @@ def random_chain(seed: int) -> ModuleOp:
     rng = random.Random(seed)
     net = _Net(seed, (rng.randint(3, 12),))
 
-    def fmt(wmin, wmax, signed=None) -> FixedFormat:
+    def fmt(wmin, wmax, signed=None, truncate=False) -> FixedFormat:
         f = net.fmt(wmin, wmax, signed, False)
-        return FixedFormat(f.width, f.int_bits, f.signed, rng.choice(("TRN", "RND", "RND_CONV", "RND_MIN_INF")), rng.choice(("WRAP", "SAT", "SAT_SYM")))
+        rounding = rng.choice(("TRN", "RND", "RND_CONV", "RND_MIN_INF"))
+        return FixedFormat(f.width, f.int_bits, f.signed, "TRN" if truncate else rounding, rng.choice(("WRAP", "SAT", "SAT_SYM")))
 
     x = net.x
     for _ in range(rng.randint(2, 4)):
         k, m = fxp.shape_of(x)[-1], rng.randint(3, 12)
         w, b = net.const((k, m), net.weights_fmt()), net.const((m,), net.fmt(4, 10, True, False))
-        acc = fmt(6, 16)  # truncating: the activation's rounding is the one the biases can carry
-        acc = FixedFormat(acc.width, acc.int_bits, acc.signed, "TRN", acc.overflow)
+        acc = fmt(6, 16, truncate=True)  # the activation's rounding is then the one the biases carry
         x = net.b.add(fxp.DenseOp(x, w, b, None, acc), name=net.name("dense")).result
         if rng.random() < 0.6:
             x = net.b.add(fxp.ReluOp(x, fmt(3, 8, False)), name=net.name("relu")).result
